@@ -1,0 +1,434 @@
+"""Typed configuration: dataclasses with defaults and help text, YAML files, command-line overrides.
+
+Precedence, lowest to highest: the defaults written in this module, the YAML file given
+with ``--config``, then ``--key value`` / ``--key=value`` options on the command line.
+Nested keys use dots (``--model.hidden_size 256``). Values on the command line are parsed
+as YAML scalars (``--model.use_relative_positions true``, ``--lr 2e-5``). An unknown key or a
+value of the wrong type raises :class:`ConfigError` naming the key and where it came from.
+
+A field whose type is itself a config dataclass may be given in YAML as the name of a
+file in ``configs/`` (``model: bert_base``) or a path (``model: my/model.yaml``); a mapping
+with a ``base`` key loads that file and applies the other keys on top
+(``model: {base: bert_base, seq_length: 512}``).
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import difflib
+import json
+import os
+import re
+import tempfile
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Mapping, Optional, Sequence, TypeVar
+
+import yaml
+
+CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
+
+T = TypeVar("T")
+
+
+class ConfigError(ValueError):
+    """A configuration key is unknown, has the wrong type or an invalid value."""
+
+
+def option(default: Any = dataclasses.MISSING, help: str = "", **kwargs: Any) -> Any:  # noqa: A002
+    """A dataclass field with help text (shown by ``--help`` and in saved configs)."""
+    if isinstance(default, (list, dict)):
+        value = default
+        return field(default_factory=lambda: type(value)(value), metadata={"help": help}, **kwargs)
+    return field(default=default, metadata={"help": help}, **kwargs)
+
+
+# --------------------------------------------------------------------------------------
+# Model configuration
+# --------------------------------------------------------------------------------------
+ACTIVATIONS = ("gelu", "gelu_new", "gelu_tanh", "gelu_fast", "relu", "silu", "tanh")
+DTYPES = ("float32", "float16")
+
+
+@dataclass
+class BertConfig:
+    """Architecture of a BERT or NEZHA encoder (field names follow the zoo and HuggingFace)."""
+
+    seq_length: int = option(128, "sequence length of the training/eval records")
+    vocab_size: int = option(21128, "number of entries in the vocabulary")
+    hidden_size: int = option(768, "width H of the encoder")
+    num_hidden_layers: int = option(12, "number of Transformer layers")
+    num_attention_heads: int = option(12, "attention heads per layer; must divide hidden_size")
+    intermediate_size: int = option(3072, "width of the feed-forward layer")
+    hidden_act: str = option("gelu", f"feed-forward activation, one of {', '.join(ACTIVATIONS)} "
+                             "(gelu is the exact erf form; gelu_new/gelu_tanh the tanh approximation)")
+    hidden_dropout_prob: float = option(0.1, "dropout on embeddings and sub-layer outputs")
+    attention_probs_dropout_prob: float = option(0.1, "dropout on attention probabilities")
+    max_position_embeddings: int = option(512, "rows of the absolute position table (BERT)")
+    type_vocab_size: int = option(2, "number of segment (token type) ids")
+    initializer_range: float = option(0.02, "stddev of the truncated-normal initialiser")
+    layer_norm_eps: float = option(1e-12, "LayerNorm epsilon")
+    use_relative_positions: bool = option(False, "NEZHA relative positions instead of absolute position embeddings")
+    relative_position_type: Literal["functional", "learned"] = option(
+        "functional", "NEZHA position table: 'functional' (fixed sinusoid, as released NEZHA) or 'learned'")
+    max_relative_position: int = option(64, "NEZHA maximum relative distance K (released NEZHA: 64)")
+    dtype: Literal["float32", "float16"] = option(
+        "float32", "parameter dtype; float16 halves memory for inference, train with float32")
+    compute_type: Literal["float32", "float16"] = option(
+        "float32", "matmul dtype; LayerNorm, softmax and losses always run in float32")
+
+    def __post_init__(self) -> None:
+        positive = ("seq_length", "vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads",
+                    "intermediate_size", "max_position_embeddings", "type_vocab_size", "max_relative_position")
+        for name in positive:
+            value = getattr(self, name)
+            if isinstance(value, int) and not isinstance(value, bool) and value <= 0:
+                raise ConfigError(f"{name} must be positive, got {value}")
+        if self.hidden_size % self.num_attention_heads:
+            raise ConfigError(f"hidden_size {self.hidden_size} is not a multiple of "
+                              f"num_attention_heads {self.num_attention_heads}")
+        for name in ("hidden_dropout_prob", "attention_probs_dropout_prob"):
+            value = getattr(self, name)
+            if not 0.0 <= value < 1.0:
+                raise ConfigError(f"{name} must be in [0, 1), got {value}")
+        if self.hidden_act not in ACTIVATIONS:
+            raise ConfigError(f"hidden_act {self.hidden_act!r} is not one of {', '.join(ACTIVATIONS)}")
+        if self.dtype == "float16" and self.compute_type != "float16":
+            raise ConfigError("dtype float16 needs compute_type float16 (float16 parameters cannot feed "
+                              "float32 matmuls); use dtype float32 with compute_type float16 for training")
+        if not self.use_relative_positions and self.seq_length > self.max_position_embeddings:
+            raise ConfigError(f"seq_length {self.seq_length} exceeds max_position_embeddings "
+                              f"{self.max_position_embeddings}")
+
+    @property
+    def head_dim(self) -> int:
+        return self.hidden_size // self.num_attention_heads
+
+
+# HuggingFace / Google config.json keys that map one-to-one onto BertConfig.
+_HF_SHARED_KEYS = ("vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size",
+                   "hidden_act", "hidden_dropout_prob", "attention_probs_dropout_prob", "max_position_embeddings",
+                   "type_vocab_size", "initializer_range", "layer_norm_eps", "max_relative_position")
+_HF_ACTIVATIONS = {"gelu": "gelu", "gelu_new": "gelu_new", "gelu_pytorch_tanh": "gelu_tanh", "gelu_fast": "gelu_fast",
+                   "relu": "relu", "silu": "silu", "swish": "silu", "tanh": "tanh"}
+
+
+def bert_config_from_hf(path: str | os.PathLike, **overrides: Any) -> BertConfig:
+    """Build a :class:`BertConfig` from a HuggingFace ``config.json`` or Google ``bert_config.json``.
+
+    Args:
+        path: the JSON file, or a directory containing ``config.json``.
+        **overrides: fields to set on top (``seq_length`` is not part of those files).
+    """
+    path = Path(path)
+    if path.is_dir():
+        path = path / "config.json"
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} does not exist") from None
+    except json.JSONDecodeError as err:
+        raise ConfigError(f"{path} is not valid JSON: {err}") from None
+    values: dict[str, Any] = {k: data[k] for k in _HF_SHARED_KEYS if k in data}
+    act = values.get("hidden_act", "gelu")
+    if act not in _HF_ACTIVATIONS:
+        raise ConfigError(f"hidden_act {act!r} in {path} is not supported "
+                          f"(supported: {', '.join(sorted(_HF_ACTIVATIONS))})")
+    values["hidden_act"] = _HF_ACTIVATIONS[act]
+    if data.get("model_type") == "nezha" or "max_relative_position" in data:
+        values["use_relative_positions"] = bool(data.get("use_relative_position", True))
+    values.setdefault("seq_length", min(128, values.get("max_position_embeddings", 512)))
+    values.update(overrides)
+    return from_dict(BertConfig, values, source=str(path))
+
+
+def bert_config_to_hf(config: BertConfig) -> dict[str, Any]:
+    """The HuggingFace ``config.json`` content for ``config`` (BertModel or NezhaModel)."""
+    reverse = {v: k for k, v in _HF_ACTIVATIONS.items() if k != "swish"}
+    data: dict[str, Any] = {k: getattr(config, k) for k in _HF_SHARED_KEYS if k != "max_relative_position"}
+    data["hidden_act"] = reverse[config.hidden_act]
+    if config.use_relative_positions:
+        data.update(model_type="nezha", architectures=["NezhaModel"], use_relative_position=True,
+                    max_relative_position=config.max_relative_position)
+    else:
+        data.update(model_type="bert", architectures=["BertModel"], position_embedding_type="absolute")
+    data["pad_token_id"] = 0
+    return data
+
+
+# --------------------------------------------------------------------------------------
+# Generic machinery: dict <-> dataclass, YAML, command line
+# --------------------------------------------------------------------------------------
+def resolve_config_path(name: str | os.PathLike) -> Path:
+    """``bert_base`` -> ``configs/bert_base.yaml``; an existing path is returned as is."""
+    path = Path(name)
+    if path.suffix in (".yaml", ".yml") or path.exists():
+        if not path.exists():
+            raise ConfigError(f"config file {path} does not exist")
+        return path
+    candidate = CONFIG_DIR / f"{name}.yaml"
+    if candidate.exists():
+        return candidate
+    known = sorted(p.stem for p in CONFIG_DIR.glob("*.yaml"))
+    raise ConfigError(f"no config named {str(name)!r}: not a file, and not one of configs/: {', '.join(known)}")
+
+
+class _Loader(yaml.SafeLoader):
+    """SafeLoader that reads ``2e-5`` and ``1e-12`` as floats (YAML 1.2), not as strings."""
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"""^(?:[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?(?:[eE][-+]?[0-9]+)?
+                  |[-+]?\.[0-9_]+(?:[eE][-+]?[0-9]+)?
+                  |[-+]?\.(?:inf|Inf|INF)
+                  |\.(?:nan|NaN|NAN))$""", re.X),
+    list("-+0123456789."))
+
+
+def parse_yaml(text: str) -> Any:
+    """Parse YAML text with :class:`_Loader` (floats in exponent notation are floats)."""
+    return yaml.load(text, Loader=_Loader)  # noqa: S506 - _Loader is a SafeLoader
+
+
+def load_yaml(path: str | os.PathLike) -> dict[str, Any]:
+    """Read a YAML mapping, with errors naming the file."""
+    path = Path(path)
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = parse_yaml(f.read())
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} does not exist") from None
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path} is not valid YAML: {err}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path} must contain a mapping of keys to values, got {type(data).__name__}")
+    return data
+
+
+def _type_name(tp: Any) -> str:
+    origin = typing.get_origin(tp)
+    if origin is Literal:
+        return " | ".join(repr(a) for a in typing.get_args(tp))
+    if origin in (typing.Union, types.UnionType):
+        return " | ".join(_type_name(a) for a in typing.get_args(tp))
+    if origin is not None:
+        return str(tp).replace("typing.", "")
+    return getattr(tp, "__name__", str(tp))
+
+
+def _convert(value: Any, tp: Any, key: str, source: str) -> Any:
+    """Check ``value`` against the annotation ``tp``; return it converted (int -> float only)."""
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    bad = ConfigError(f"{key} in {source} must be {_type_name(tp)}, got {value!r} ({type(value).__name__})")
+    if tp is Any:
+        return value
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        for arg in args:
+            if arg is type(None):
+                continue
+            try:
+                return _convert(value, arg, key, source)
+            except ConfigError:
+                pass
+        raise bad
+    if origin is Literal:
+        if value not in args:
+            raise bad
+        return value
+    if dataclasses.is_dataclass(tp):
+        return _nested(tp, value, key, source)
+    if origin in (list, tuple, Sequence):
+        if not isinstance(value, (list, tuple)):
+            raise bad
+        item = args[0] if args else Any
+        return [_convert(v, item, f"{key}[{i}]", source) for i, v in enumerate(value)]
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise bad
+        return dict(value)
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise bad
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise bad
+        return value
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise bad
+        return float(value)
+    if tp is str:
+        if not isinstance(value, str):
+            raise bad
+        return value
+    raise ConfigError(f"{key}: unsupported annotation {tp!r}")
+
+
+def _nested(cls: type, value: Any, key: str, source: str) -> Any:
+    if isinstance(value, cls):
+        return value
+    if isinstance(value, (str, os.PathLike)):
+        path = resolve_config_path(value)
+        return from_dict(cls, load_yaml(path), source=str(path), prefix=f"{key}.")
+    if isinstance(value, dict):
+        value = dict(value)
+        base = value.pop("base", None)
+        merged: dict[str, Any] = {}
+        if base is not None:
+            merged = load_yaml(resolve_config_path(base))
+        merged.update(value)
+        return from_dict(cls, merged, source=source, prefix=f"{key}.")
+    raise ConfigError(f"{key} in {source} must be a mapping or the name of a config file, got {value!r}")
+
+
+def from_dict(cls: type[T], data: Mapping[str, Any], source: str = "<dict>", prefix: str = "") -> T:
+    """Build dataclass ``cls`` from ``data``, rejecting unknown keys and wrong types.
+
+    Args:
+        cls: a config dataclass.
+        data: keys of ``cls`` (nested dataclass fields may be mappings or config names).
+        source: where ``data`` came from, for error messages.
+        prefix: dotted path of ``cls`` inside the enclosing config, for error messages.
+    """
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
+    kwargs: dict[str, Any] = {}
+    for name, value in data.items():
+        if name not in fields:
+            close = difflib.get_close_matches(str(name), list(fields), n=1)
+            hint = f"; did you mean {prefix}{close[0]!r}?" if close else ""
+            raise ConfigError(f"unknown key {prefix}{name!r} in {source}{hint}")
+        kwargs[name] = _convert(value, hints[name], f"{prefix}{name}", source)
+    try:
+        return cls(**kwargs)
+    except ConfigError as err:
+        raise ConfigError(f"{source}: {prefix}{err}" if prefix else f"{source}: {err}") from None
+
+
+def to_dict(config: Any) -> dict[str, Any]:
+    """Plain nested dict of a config dataclass (YAML/JSON serialisable)."""
+    return dataclasses.asdict(config)
+
+
+def save_yaml(config: Any, path: str | os.PathLike) -> None:
+    """Write ``config`` as YAML, atomically (temporary file then rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            yaml.safe_dump(to_dict(config), f, sort_keys=False, allow_unicode=True)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _flatten_fields(cls: type, prefix: str = "") -> list[tuple[str, Any, dataclasses.Field]]:
+    """(dotted key, annotation, field) for every field; a nested config is listed, then its fields."""
+    out = []
+    hints = typing.get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        tp = hints[f.name]
+        out.append((f"{prefix}{f.name}", tp, f))
+        if dataclasses.is_dataclass(tp):
+            out.extend(_flatten_fields(tp, f"{prefix}{f.name}."))
+    return out
+
+
+def _set_dotted(data: dict[str, Any], dotted: str, value: Any) -> None:
+    node = data
+    parts = dotted.split(".")
+    for part in parts[:-1]:
+        child = node.get(part)
+        if isinstance(child, (str, os.PathLike)):
+            child = {"base": child}
+        elif child is None:
+            child = {}
+        elif not isinstance(child, dict):
+            raise ConfigError(f"cannot set {dotted}: {part} is {child!r}, not a mapping")
+        node[part] = child = dict(child)
+        node = child
+    node[parts[-1]] = value
+
+
+def apply_overrides(data: dict[str, Any], overrides: Sequence[str],
+                    raw_string_keys: frozenset[str] = frozenset()) -> dict[str, Any]:
+    """Apply ``key.sub=value`` strings to a config mapping.
+
+    Values are parsed as YAML (``true``, ``2e-5``, ``[1, 2]``), except for keys in
+    ``raw_string_keys`` (fields typed ``str``), which keep the text as given. Shallower keys
+    are applied first, so ``model=bert_large model.seq_length=512`` works in any order.
+    """
+    data = dict(data)
+    pairs = []
+    for item in overrides:
+        if "=" not in item:
+            raise ConfigError(f"override {item!r} must look like key=value")
+        key, raw = item.split("=", 1)
+        pairs.append((key.strip().removeprefix("--"), raw))
+    for key, raw in sorted(pairs, key=lambda kv: kv[0].count(".")):
+        if key in raw_string_keys:
+            value: Any = raw
+        else:
+            try:
+                value = parse_yaml(raw) if raw != "" else ""
+            except yaml.YAMLError as err:
+                raise ConfigError(f"value of {key} on the command line is not valid YAML: {raw!r} ({err})") from None
+        _set_dotted(data, key, value)
+    return data
+
+
+def build_parser(cls: type, description: str = "", default_config: Optional[str] = None) -> argparse.ArgumentParser:
+    """An argument parser with ``--config`` and one ``--key`` option per (nested) field of ``cls``."""
+    parser = argparse.ArgumentParser(description=description, allow_abbrev=False)
+    parser.add_argument("--config", default=default_config,
+                        help="YAML config file or name in configs/; command-line keys override it")
+    for dotted, tp, f in _flatten_fields(cls):
+        if dataclasses.is_dataclass(tp):
+            parser.add_argument(f"--{dotted}", dest=dotted, metavar="NAME", default=argparse.SUPPRESS,
+                                help=f"{f.metadata.get('help', '')} (a config name in configs/ or a YAML path)")
+            continue
+        default = f.default if f.default is not dataclasses.MISSING else (
+            f.default_factory() if f.default_factory is not dataclasses.MISSING else None)  # type: ignore[misc]
+        parser.add_argument(f"--{dotted}", dest=dotted, metavar=_type_name(tp).replace(" ", ""),
+                            default=argparse.SUPPRESS,
+                            help=f"{f.metadata.get('help', '')} (default: {default!r})")
+    return parser
+
+
+def parse_config(cls: type[T], argv: Optional[Sequence[str]] = None, description: str = "",
+                 default_config: Optional[str] = None) -> T:
+    """Defaults, then the YAML of ``--config``, then ``--key value`` overrides -> a validated ``cls``.
+
+    Args:
+        cls: the config dataclass.
+        argv: command-line arguments (``sys.argv[1:]`` when None).
+        description: shown by ``--help``.
+        default_config: config used when ``--config`` is not given.
+    """
+    parser = build_parser(cls, description, default_config)
+    args = parser.parse_args(argv)
+    values = vars(args)
+    config_name = values.pop("config")
+    data: dict[str, Any] = {}
+    source = "defaults"
+    if config_name:
+        path = resolve_config_path(config_name)
+        data = load_yaml(path)
+        source = str(path)
+    overrides = [f"{k}={v}" for k, v in values.items()]
+    if overrides:
+        strings = frozenset(k for k, tp, _ in _flatten_fields(cls) if tp is str or dataclasses.is_dataclass(tp))
+        data = apply_overrides(data, overrides, strings)
+        source = f"{source} + command line"
+    return from_dict(cls, data, source=source)

@@ -1,0 +1,105 @@
+"""Task heads on top of :class:`~src.bert_model.BertModel`, named as in HuggingFace checkpoints.
+
+Shape letters: B batch, S sequence length, P masked positions per sequence, H hidden size,
+V vocabulary size, C number of labels.
+"""
+from __future__ import annotations
+
+import mindspore as ms
+from mindspore import Parameter, Tensor, nn, ops
+from mindspore.common.initializer import TruncatedNormal
+
+from .bert_model import BertModel, activation, dense, layer_norm
+from .config import BertConfig
+
+
+def gather_positions(sequence: Tensor, positions: Tensor) -> Tensor:
+    """sequence float [B, S, H], positions int32 [B, P] -> float [B, P, H]."""
+    b, s, h = sequence.shape
+    offsets = (ops.arange(b, dtype=ms.int32) * s).reshape(b, 1)  # (B, 1)
+    flat = (positions.astype(ms.int32) + offsets).reshape(-1)  # (B*P,)
+    return ops.gather(sequence.reshape(b * s, h), flat, 0).reshape(b, -1, h)
+
+
+class BertPredictionHeadTransform(nn.Cell):
+    """Dense + activation + LayerNorm before the MLM decoder."""
+
+    def __init__(self, config: BertConfig):
+        super().__init__()
+        self.dense = dense(config.hidden_size, config.hidden_size, config)
+        self.transform_act_fn = activation(config.hidden_act)
+        self.LayerNorm = layer_norm(config)
+
+    def construct(self, hidden_states: Tensor) -> Tensor:
+        return self.LayerNorm(self.transform_act_fn(self.dense(hidden_states)).astype(ms.float32))
+
+
+class BertLMPredictionHead(nn.Cell):
+    """Masked-LM head: transform, then a decoder tied to the word embeddings plus its own bias [V]."""
+
+    def __init__(self, config: BertConfig):
+        super().__init__()
+        self.transform = BertPredictionHeadTransform(config)
+        self.bias = Parameter(ops.zeros((config.vocab_size,), ms.float32), name="bias")
+        self.compute_type = ms.float16 if config.compute_type == "float16" else ms.float32
+
+    def construct(self, hidden_states: Tensor, embedding_table: Tensor) -> Tensor:
+        """hidden_states [B, P, H], embedding_table [V, H] -> float32 logits [B, P, V]."""
+        x = self.transform(hidden_states).astype(self.compute_type)
+        logits = ops.matmul(x, embedding_table.astype(self.compute_type).T)  # (B, P, V)
+        return logits.astype(ms.float32) + self.bias
+
+
+class BertPreTrainingHeads(nn.Cell):
+    """MLM predictions on gathered positions and the next-sentence classifier on the pooled output."""
+
+    def __init__(self, config: BertConfig):
+        super().__init__()
+        self.predictions = BertLMPredictionHead(config)
+        self.seq_relationship = nn.Dense(config.hidden_size, 2, weight_init=TruncatedNormal(config.initializer_range))
+
+    def construct(self, sequence_output: Tensor, pooled_output: Tensor, embedding_table: Tensor):
+        return self.predictions(sequence_output, embedding_table), self.seq_relationship(pooled_output)
+
+
+class BertForPreTraining(nn.Cell):
+    """BERT/NEZHA with the MLM and NSP heads (``bert.*`` and ``cls.*`` parameters).
+
+    Inputs:
+        input_ids, input_mask, segment_ids: int32 [B, S].
+        masked_lm_positions: int32 [B, P], positions whose MLM logits are computed.
+
+    Outputs:
+        ``(mlm_logits, nsp_logits)``: float32 [B, P, V] and [B, 2].
+    """
+
+    def __init__(self, config: BertConfig):
+        super().__init__()
+        self.bert = BertModel(config, add_pooling_layer=True)
+        self.cls = BertPreTrainingHeads(config)
+
+    def construct(self, input_ids: Tensor, input_mask: Tensor, segment_ids: Tensor, masked_lm_positions: Tensor):
+        sequence_output, pooled_output = self.bert(input_ids, input_mask, segment_ids)
+        masked_output = gather_positions(sequence_output, masked_lm_positions)  # (B, P, H)
+        return self.cls(masked_output, pooled_output, self.bert.embeddings.word_embeddings.embedding_table)
+
+
+class BertForSequenceClassification(nn.Cell):
+    """Dropout and a linear classifier (or regressor when ``num_labels == 1``) on the pooled output.
+
+    Outputs float32 logits [B, C].
+    """
+
+    def __init__(self, config: BertConfig, num_labels: int, dropout_prob: float | None = None):
+        super().__init__()
+        if num_labels < 1:
+            raise ValueError(f"num_labels must be at least 1, got {num_labels}")
+        self.bert = BertModel(config, add_pooling_layer=True)
+        p = config.hidden_dropout_prob if dropout_prob is None else dropout_prob
+        self.dropout = nn.Dropout(p=p)
+        self.classifier = nn.Dense(config.hidden_size, num_labels,
+                                   weight_init=TruncatedNormal(config.initializer_range))
+
+    def construct(self, input_ids: Tensor, input_mask: Tensor, segment_ids: Tensor) -> Tensor:
+        _, pooled_output = self.bert(input_ids, input_mask, segment_ids)
+        return self.classifier(self.dropout(pooled_output))
