@@ -336,7 +336,8 @@ def load_checkpoint_into(network, checkpoint: str | os.PathLike | ConvertedCheck
     prefixed = any(n.startswith(BACKBONE) for n in net_params)
     unused = dict(ckpt.skipped)
     plan: list[tuple[str, np.ndarray]] = []
-    for name, value in ckpt.params.items():
+    # the word embeddings first: their shape tells both the hidden size and the vocab size
+    for name, value in sorted(ckpt.params.items(), key=lambda kv: "word_embeddings" not in kv[0]):
         target = name if prefixed or not name.startswith(BACKBONE) else name[len(BACKBONE):]
         source_key = ckpt.origin.get(name, name)
         if target not in net_params:

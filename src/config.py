@@ -305,8 +305,8 @@ def from_dict(cls: type[T], data: Mapping[str, Any], source: str = "<dict>", pre
     for name, value in data.items():
         if name not in fields:
             close = difflib.get_close_matches(str(name), list(fields), n=1)
-            hint = f"; did you mean {prefix}{close[0]!r}?" if close else ""
-            raise ConfigError(f"unknown key {prefix}{name!r} in {source}{hint}")
+            hint = f"; did you mean '{prefix}{close[0]}'?" if close else ""
+            raise ConfigError(f"unknown key '{prefix}{name}' in {source}{hint}")
         kwargs[name] = _convert(value, hints[name], f"{prefix}{name}", source)
     try:
         return cls(**kwargs)
