@@ -355,7 +355,8 @@ def load_checkpoint_into(network, checkpoint: str | os.PathLike | ConvertedCheck
     loaded = [t for t, _ in plan]
     initialized = sorted(set(net_params) - set(loaded))
     report = LoadReport(loaded, initialized, unused)
-    logger.info("%s: %s", ckpt.source, report.summary())
+    logger.info("%s: loaded %d parameters, %d freshly initialised, %d checkpoint keys unused",
+                ckpt.source, len(loaded), len(initialized), len(unused))
     return report
 
 
