@@ -36,3 +36,24 @@ def tiny_config(**overrides) -> BertConfig:
                   attention_probs_dropout_prob=0.0)
     values.update(overrides)
     return BertConfig(**values)
+
+
+@pytest.fixture(scope="session")
+def wiki_articles(tmp_path_factory) -> list[dict]:
+    """The real English Wikipedia sample dump through wikiextractor: [{"title", "text"}, ...]."""
+    import json
+    import subprocess
+
+    from src.sample_data import fetch
+
+    out = tmp_path_factory.mktemp("wiki")
+    subprocess.run([sys.executable, "-m", "wikiextractor.WikiExtractor", str(fetch("enwiki_dump")), "-o", str(out),
+                    "--json", "-q", "--processes", "1", "--html-safe", ""], check=True)
+    articles = []
+    for path in sorted(out.rglob("wiki_*")):
+        for line in path.read_text(encoding="utf-8").splitlines():
+            doc = json.loads(line)
+            if doc["text"].strip():
+                articles.append({"title": doc["title"], "text": doc["text"]})
+    assert len(articles) > 50, f"wikiextractor gave only {len(articles)} articles"
+    return articles
