@@ -351,7 +351,7 @@ def load_checkpoint_into(network, checkpoint: str | os.PathLike | ConvertedCheck
         plan.append((target, value))
     for target, value in plan:
         param = net_params[target]
-        param.set_data(ms.Tensor(value.astype(ms.dtype_to_nptype(param.dtype), copy=False)))
+        param.set_data(ms.Tensor(value, dtype=param.dtype))
     loaded = [t for t, _ in plan]
     initialized = sorted(set(net_params) - set(loaded))
     report = LoadReport(loaded, initialized, unused)
