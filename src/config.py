@@ -159,6 +159,54 @@ def bert_config_to_hf(config: BertConfig) -> dict[str, Any]:
 
 
 # --------------------------------------------------------------------------------------
+# Pretraining data
+# --------------------------------------------------------------------------------------
+@dataclass
+class PretrainingDataConfig:
+    """tools/create_pretraining_data.py: text -> MLM/NSP records (Google's flag names where they exist)."""
+
+    input_file: list[str] = option([], "input text files, directories or globs: one sentence per line, "
+                                   "a blank line between documents (line_by_line: one text per line)")
+    output_dir: str = option("", "directory for the record shards and the summary")
+    output_prefix: str = option("pretrain", "shard names are PREFIX-FFFFF-CCCC.mindrecord (file, chunk)")
+    output_format: Literal["mindrecord", "tfrecord"] = option("mindrecord", "record format")
+    vocab_file: str = option("", "WordPiece vocab.txt")
+    do_lower_case: bool = option(True, "lower-case and strip accents (uncased English and Chinese vocabs)")
+    max_seq_length: int = option(128, "tokens per record")
+    max_predictions_per_seq: int = option(20, "masked positions per record at most")
+    masked_lm_prob: float = option(0.15, "share of tokens to mask")
+    short_seq_prob: float = option(0.1, "probability of a shorter target length (NSP mode)")
+    dupe_factor: int = option(5, "passes over the data with different masks (Google 10, zoo 5)")
+    random_seed: int = option(12345, "seed; the same seed and inputs give the same records")
+    mode: Literal["nsp", "line_by_line"] = option(
+        "nsp", "nsp: sentence pairs with next-sentence labels; line_by_line: [CLS] line [SEP], no NSP")
+    pack_lines: bool = option(False, "line_by_line: pack consecutive lines into full records")
+    do_whole_word_mask: bool = option(False, "mask every piece of a word together, one 80/10/10 choice per word")
+    word_segmenter: Literal["none", "jieba"] = option(
+        "none", "whole-word masking: 'none' finds words from ## pieces (English); 'jieba' segments Chinese")
+    wwm_ref_file: list[str] = option([], "whole-word masking from reference files instead of a segmenter: "
+                                     "one per input file, one JSON list per line of the token indices "
+                                     "(counting [CLS] as 0) that continue a word (HF run_chinese_ref.py format)")
+    num_workers: int = option(1, "worker processes (chunks are spread over them)")
+    chunk_chars: int = option(2_000_000, "characters per work chunk; bounds memory; random next "
+                              "sentences are drawn from the same chunk")
+    progress: bool = option(True, "show a progress bar")
+
+    def __post_init__(self) -> None:
+        for name in ("max_seq_length", "max_predictions_per_seq", "dupe_factor", "num_workers", "chunk_chars"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be positive, got {getattr(self, name)}")
+        if self.max_seq_length < 5:
+            raise ConfigError(f"max_seq_length must be at least 5, got {self.max_seq_length}")
+        if not 0.0 < self.masked_lm_prob < 1.0:
+            raise ConfigError(f"masked_lm_prob must be in (0, 1), got {self.masked_lm_prob}")
+        if not 0.0 <= self.short_seq_prob <= 1.0:
+            raise ConfigError(f"short_seq_prob must be in [0, 1], got {self.short_seq_prob}")
+        if self.wwm_ref_file and self.word_segmenter != "none":
+            raise ConfigError("give either word_segmenter or wwm_ref_file, not both")
+
+
+# --------------------------------------------------------------------------------------
 # Generic machinery: dict <-> dataclass, YAML, command line
 # --------------------------------------------------------------------------------------
 def resolve_config_path(name: str | os.PathLike) -> Path:
@@ -246,6 +294,8 @@ def _convert(value: Any, tp: Any, key: str, source: str) -> Any:
     if dataclasses.is_dataclass(tp):
         return _nested(tp, value, key, source)
     if origin in (list, tuple, Sequence):
+        if isinstance(value, str) and args and args[0] is str:
+            value = [v.strip() for v in value.split(",") if v.strip()]  # "a.txt,b.txt", as Google's flags
         if not isinstance(value, (list, tuple)):
             raise bad
         item = args[0] if args else Any

@@ -666,7 +666,12 @@ class FullTokenizer:
         inv = self._model_inv
         return [[inv[i] for i in row] for row in self._ids(texts)]
 
-    def _ids_batch(self, texts: Sequence[TextInput]) -> List[List[int]]:
+    def ids_batch(self, texts: Sequence[TextInput]) -> List[List[int]]:
+        """WordPiece ids of many texts (no [CLS]/[SEP]), tokenized in parallel in Rust.
+
+        Raises:
+            ValueError: a text needs [UNK] and the vocab has none.
+        """
         out = []
         for text, ids in zip(texts, self._ids(texts)):
             if not self._has_unk and self._model_unk_id in ids:
@@ -675,6 +680,28 @@ class FullTokenizer:
                     f"for text {_to_text(text)!r:.80}"
                 )
             out.append(ids)
+        return out
+
+    def ids_with_offsets_batch(self, texts: Sequence[str]) -> List[Tuple[List[int], Optional[List[int]]]]:
+        """Ids of many texts with the character offset where each token starts.
+
+        Offsets index the given text. They are None for a text that took the exact Python path
+        (a rare character, see ``__init__``), whose ids are still exact.
+        """
+        strs = [_to_text(t) for t in texts]
+        encodings = self._rust.encode_batch(strs, add_special_tokens=False)
+        out: List[Tuple[List[int], Optional[List[int]]]] = []
+        marker = self._marker_id
+        exact = []
+        for i, enc in enumerate(encodings):
+            if marker is not None and marker in enc.ids:
+                exact.append(i)
+                out.append(([], None))
+            else:
+                out.append((enc.ids, [start for start, _ in enc.offsets]))
+        if exact:
+            for i, ids in zip(exact, self.ids_batch([strs[i] for i in exact])):
+                out[i] = (ids, None)
         return out
 
     def convert_tokens_to_ids(self, tokens: Iterable[str]) -> List[int]:
@@ -769,7 +796,7 @@ class FullTokenizer:
                 "are needed for [CLS] and [SEP]"
             )
         cls_id, sep_id = self.cls_id, self.sep_id
-        ids = self._ids_batch(firsts + [t for _, t in seconds])
+        ids = self.ids_batch(firsts + [t for _, t in seconds])
         ids_a, ids_b = ids[: len(firsts)], iter(ids[len(firsts):])
 
         rows: List[Tuple[List[int], int]] = []  # (ids, length of the A part incl. [CLS]/[SEP])

@@ -57,3 +57,23 @@ def wiki_articles(tmp_path_factory) -> list[dict]:
                 articles.append({"title": doc["title"], "text": doc["text"]})
     assert len(articles) > 50, f"wikiextractor gave only {len(articles)} articles"
     return articles
+
+
+@pytest.fixture(scope="session")
+def corpora(tmp_path_factory) -> dict:
+    """Real corpora as create_pretraining_data input (one sentence per line, blank line between
+    documents), made by this project's own text tools: {"wiki_en": file, "zh": [files]}."""
+    from src.data.wiki import (fortunes_to_documents, peoples_daily_to_documents, text_to_documents,
+                               wiki_to_documents, write_documents)
+    from src.sample_data import fetch
+
+    root = tmp_path_factory.mktemp("corpora")
+    wiki = write_documents(wiki_to_documents(fetch("enwiki_dump"), language="en"), root / "wiki_en",
+                           shard_size_mb=None, prefix="wiki")
+    daily = write_documents(peoples_daily_to_documents(fetch("peoples_daily")), root / "zh",
+                            shard_size_mb=None, prefix="peoples_daily")
+    fortunes = write_documents(fortunes_to_documents(fetch("fortunes_zh") / "chinese"), root / "zh",
+                               shard_size_mb=None, prefix="fortunes")
+    news = write_documents(text_to_documents(fetch("gensim_test_data") / "lee_background.cor", doc_per_line=True,
+                                             language="en"), root / "news_en", shard_size_mb=None, prefix="news")
+    return {"wiki_en": wiki.paths[0], "news_en": news.paths[0], "zh": [*daily.paths, *fortunes.paths]}
