@@ -15,11 +15,15 @@ fi
 
 bash scripts/setup_env.sh --test
 
-# The Debian fortune packages are fetched with apt-get download, which needs package lists.
-if command -v apt-get >/dev/null 2>&1 && ! apt-cache show fortunes-zh >/dev/null 2>&1; then
+# The Debian fortune packages are fetched with apt-get download, which needs package lists;
+# the MPI tests need an MPI library (Open MPI from Debian).
+if command -v apt-get >/dev/null 2>&1; then
   if [ "$(id -u)" = 0 ]; then
-    apt-get update -qq
-  else
+    if ! apt-cache show fortunes-zh >/dev/null 2>&1 || ! command -v mpirun >/dev/null 2>&1; then
+      apt-get update -qq
+    fi
+    command -v mpirun >/dev/null 2>&1 || apt-get install -y -qq --no-install-recommends openmpi-bin >/dev/null
+  elif ! apt-cache show fortunes-zh >/dev/null 2>&1; then
     echo "warning: apt package lists are missing and this is not root; run 'sudo apt-get update'" >&2
   fi
 fi

@@ -266,3 +266,33 @@ def test_whole_word_masking_reference_file(tmp_path, vocab_file):
     short_ref.write_text("[2]\n")
     with pytest.raises(InputError, match="short.ref has fewer lines"):
         run(tmp_path, vocab_file, [text], "x", do_whole_word_mask=True, wwm_ref_file=[str(short_ref)])
+
+
+def test_mpirun_ranks_take_their_files(tmp_path, vocab_file):
+    """Under mpirun each rank processes input_file[rank::size]; the records equal a one-process run."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    pytest.importorskip("mpi4py")
+    mpirun = shutil.which("mpirun")
+    if mpirun is None:
+        pytest.skip("no mpirun (Debian: apt-get install openmpi-bin)")
+    inputs = [write_corpus(tmp_path / f"in{k}.txt", 10 + k) for k in range(3)]
+    root = Path(__file__).resolve().parent.parent
+    cmd = [mpirun, "-n", "2", "--oversubscribe"]
+    if os.geteuid() == 0:
+        cmd.append("--allow-run-as-root")
+    cmd += [sys.executable, str(root / "tools" / "create_pretraining_data.py"),
+            f"--input_file={','.join(map(str, inputs))}", f"--output_dir={tmp_path / 'mpi'}",
+            f"--vocab_file={vocab_file}", "--max_seq_length=32", "--max_predictions_per_seq=5", "--dupe_factor=2",
+            "--chunk_chars=3000", "--progress=false"]
+    subprocess.run(cmd, check=True, capture_output=True, timeout=300, cwd=root)
+    summary = json.loads((tmp_path / "mpi" / "pretrain-summary.json").read_text())
+    assert summary["ranks"] == 2
+    ranks = {s["file"].split("-")[1]: s["rank"] for s in summary["shards"]}
+    assert ranks == {"00000": 0, "00001": 1, "00002": 0}
+    single, out = run(tmp_path, vocab_file, inputs, "single")
+    assert summary["rows"] == single["rows"]
+    assert shard_contents(tmp_path / "mpi") == shard_contents(out)

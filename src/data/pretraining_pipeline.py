@@ -369,7 +369,7 @@ def create_pretraining_data(config: PretrainingDataConfig) -> dict:
     stats = GenerationStats()
     for result in results:
         stats.merge(result.stats)
-    shards = sorted((Path(r.output).name, r.rows) for r in results if r.rows)
+    shards = sorted((Path(r.output).name, r.rows, rank) for r in results if r.rows)
     if comm is not None:
         gathered = comm.gather((stats, shards), root=0)
         if rank != 0:
@@ -388,8 +388,8 @@ def create_pretraining_data(config: PretrainingDataConfig) -> dict:
         "vocab_size": len(vocab),
         "vocab_sha256": file_sha256(config.vocab_file),
         "input_files": [str(f) for f in all_files],
-        "shards": [{"file": name, "rows": rows} for name, rows in shards],
-        "rows": sum(rows for _, rows in shards),
+        "shards": [{"file": name, "rows": rows, "rank": r} for name, rows, r in shards],
+        "rows": sum(rows for _, rows, _ in shards),
         "stats": stats.as_dict(),
         "seconds": round(elapsed, 2),
         "ranks": world,
