@@ -27,6 +27,7 @@ def generate(inputs, out, vocab, **overrides) -> dict:
 def test_english_wikipedia_follows_googles_semantics(corpora, tmp_path):
     summary = generate([corpora["wiki_en"]], tmp_path / "en", fetch("vocab_en"))
     s = summary["stats"]
+    print("english wikipedia", s)
     assert s["instances"] > 10_000
     assert 0.14 <= s["masked_share_of_tokens"] <= 0.152  # 15%, capped at 20 of 128
     assert abs(s["mask_share"] - 0.8) < 0.02 and abs(s["kept_share"] - 0.1) < 0.02
@@ -46,6 +47,7 @@ def test_chinese_whole_word_masking_with_jieba(corpora, tmp_path):
     summary = generate(corpora["zh"], tmp_path / "zh", fetch("vocab_zh"), do_whole_word_mask=True,
                        word_segmenter="jieba")
     s = summary["stats"]
+    print("chinese", s)
     assert s["instances"] > 10_000 and summary["vocab_size"] == 21128
     assert 0.13 <= s["masked_share_of_tokens"] <= 0.152
     assert abs(s["mask_share"] - 0.8) < 0.02 and abs(s["random_next_share_unforced"] - 0.5) < 0.02
