@@ -207,6 +207,73 @@ class PretrainingDataConfig:
 
 
 # --------------------------------------------------------------------------------------
+# Optimization
+# --------------------------------------------------------------------------------------
+@dataclass
+class ScheduleConfig:
+    """Warmup then polynomial decay: ``t < warmup ? lr*t/warmup : (lr-end)*(1-min(t,decay)/decay)^power + end``."""
+
+    learning_rate: float = option(3e-4, "peak learning rate")
+    end_learning_rate: float = option(0.0, "learning rate at the end of the decay")
+    power: float = option(2.0, "power of the polynomial decay (1.0: linear)")
+    warmup_steps: int = option(10000, "linear warmup steps (0: none)")
+    decay_steps: int = option(0, "steps of the decay; 0: the run's total number of optimizer steps")
+
+
+@dataclass
+class LambConfig(ScheduleConfig):
+    """LAMB (You et al. 2020), built from elementary ops so it runs on CPU, GPU and Ascend."""
+
+    beta1: float = option(0.99, "first-moment decay (zoo value)")
+    beta2: float = option(0.999, "second-moment decay")
+    eps: float = option(1e-8, "denominator epsilon")
+    weight_decay: float = option(0.01, "decoupled weight decay (not on LayerNorm or bias parameters)")
+
+
+@dataclass
+class AdamWeightDecayConfig(ScheduleConfig):
+    learning_rate: float = option(3e-5, "peak learning rate")
+    power: float = option(5.0, "power of the polynomial decay")
+    beta1: float = option(0.9, "first-moment decay")
+    beta2: float = option(0.999, "second-moment decay")
+    eps: float = option(1e-6, "denominator epsilon")
+    weight_decay: float = option(1e-5, "decoupled weight decay (not on LayerNorm or bias parameters)")
+
+
+@dataclass
+class MomentumConfig(ScheduleConfig):
+    learning_rate: float = option(2e-5, "peak learning rate")
+    power: float = option(1.0, "power of the polynomial decay")
+    warmup_steps: int = option(0, "linear warmup steps")
+    momentum: float = option(0.9, "momentum")
+
+
+@dataclass
+class OptimizerConfig:
+    """Which optimizer, and the settings of each (only the chosen one is used)."""
+
+    optimizer: Literal["lamb", "adamw", "momentum"] = option("lamb", "lamb, adamw (AdamWeightDecay) or momentum")
+    lamb: LambConfig = field(default_factory=LambConfig, metadata={"help": "Lamb settings"})
+    adamw: AdamWeightDecayConfig = field(default_factory=AdamWeightDecayConfig,
+                                         metadata={"help": "AdamWeightDecay settings"})
+    momentum: MomentumConfig = field(default_factory=MomentumConfig, metadata={"help": "Momentum settings"})
+
+    @property
+    def selected(self) -> ScheduleConfig:
+        return getattr(self, self.optimizer)
+
+
+@dataclass
+class LossScaleConfig:
+    """Dynamic loss scaling: halve (floor 1) and skip the step on overflow, double after ``window`` clean steps."""
+
+    enabled: bool = option(True, "scale the loss (needed for float16 compute; harmless in float32)")
+    initial_scale: float = option(65536.0, "initial loss scale (2^16 for pretraining, 2^32 for fine-tuning)")
+    factor: float = option(2.0, "factor to lower / raise the scale by")
+    window: int = option(1000, "clean steps before the scale is raised")
+
+
+# --------------------------------------------------------------------------------------
 # Generic machinery: dict <-> dataclass, YAML, command line
 # --------------------------------------------------------------------------------------
 def resolve_config_path(name: str | os.PathLike) -> Path:
