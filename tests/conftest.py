@@ -38,6 +38,27 @@ def tiny_config(**overrides) -> BertConfig:
     return BertConfig(**values)
 
 
+def count_whole_masked_words(input_ids, positions, weights, lengths, word_starts, special, mask_id) -> int:
+    """Assert that every masked word is masked entirely and with one [MASK]-or-not choice;
+    return how many masked words have more than one token."""
+    multi_token_words = 0
+    for row in range(len(input_ids)):
+        masked = set(positions[row, :int(weights[row].sum())].tolist())
+        word: list[int] = []
+        for i in range(1, int(lengths[row]) + 1):
+            boundary = i == lengths[row] or special[row, i] or word_starts[row, i]
+            if boundary and word and masked & set(word):
+                assert set(word) <= masked, f"row {row}: word at {word} masked only in part"
+                assert len({bool(input_ids[row, j] == mask_id) for j in word}) == 1, \
+                    f"row {row}: word at {word} got more than one 80/10/10 choice"
+                multi_token_words += len(word) > 1
+            if boundary:
+                word = [] if i == lengths[row] or special[row, i] else [i]
+            else:
+                word.append(i)
+    return multi_token_words
+
+
 @pytest.fixture(scope="session")
 def wiki_articles(tmp_path_factory) -> list[dict]:
     """The real English Wikipedia sample dump through wikiextractor: [{"title", "text"}, ...]."""

@@ -13,6 +13,7 @@ from src.data.pretraining import (GenerationStats, MaskingParams, Spans, Tokeniz
                                   line_spans, mask_tokens, nsp_spans, truncated_lengths)
 from src.data.pretraining_pipeline import InputError, create_pretraining_data
 from src.data.records import read_records
+from tests.conftest import count_whole_masked_words
 
 CLS, SEP, MASK, VOCAB = 1, 2, 3, 1000
 
@@ -121,21 +122,7 @@ def test_whole_word_masking_masks_words_together_with_one_choice():
     input_ids, _, lengths, word_starts, special = assemble(chunk, spans, p, True)
     stats = GenerationStats()
     positions, _, weights = mask_tokens(input_ids, lengths, word_starts, special, p, np.random.default_rng(5), stats)
-    multi_token_words = 0
-    for row in range(len(input_ids)):
-        masked = set(positions[row, :int(weights[row].sum())].tolist())
-        word: list[int] = []
-        for i in range(1, int(lengths[row]) + 1):
-            boundary = i == lengths[row] or special[row, i] or word_starts[row, i]
-            if boundary and word and masked & set(word):
-                assert set(word) <= masked, "a word was masked only in part"
-                outcomes = {bool(input_ids[row, j] == MASK) for j in word}
-                assert len(outcomes) == 1, "one 80/10/10 choice per word"
-                multi_token_words += len(word) > 1
-            if boundary:
-                word = [] if i == lengths[row] or special[row, i] else [i]
-            else:
-                word.append(i)
+    multi_token_words = count_whole_masked_words(input_ids, positions, weights, lengths, word_starts, special, MASK)
     assert multi_token_words > 100
     assert abs(stats.masked_as_mask / stats.masked - 0.8) < 0.03
 

@@ -15,6 +15,7 @@ from src.data.pretraining import GenerationStats, Spans, TokenizedChunk, assembl
 from src.data.pretraining_pipeline import ChunkProcessor, create_pretraining_data
 from src.data.record_stats import compute_record_stats
 from src.sample_data import fetch
+from tests.conftest import count_whole_masked_words
 
 
 def generate(inputs, out, vocab, **overrides) -> dict:
@@ -75,20 +76,8 @@ def test_chinese_words_are_masked_whole(corpora):
     before = input_ids.copy()
     positions, _, weights = mask_tokens(input_ids, lengths, word_starts, special, params,
                                         np.random.default_rng(0), GenerationStats())
-    whole_words = 0
-    for row in range(len(input_ids)):
-        masked = set(positions[row, :int(weights[row].sum())].tolist())
-        word: list[int] = []
-        for i in range(1, int(lengths[row]) + 1):
-            boundary = i == lengths[row] or special[row, i] or word_starts[row, i]
-            if boundary and word and masked & set(word):
-                assert set(word) <= masked
-                assert len({input_ids[row, j] == params.mask_id for j in word}) == 1
-                whole_words += len(word) > 1
-            if boundary:
-                word = [] if i == lengths[row] or special[row, i] else [i]
-            else:
-                word.append(i)
+    whole_words = count_whole_masked_words(input_ids, positions, weights, lengths, word_starts, special,
+                                           params.mask_id)
     assert whole_words > 1000
     assert (input_ids != before).any()
 
