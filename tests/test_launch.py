@@ -93,7 +93,8 @@ def data_dir(tmp_path) -> Path:
 
 def script_env(**extra: str) -> dict:
     env = dict(os.environ)
-    env.pop("HCCL_CONNECT_TIMEOUT", None)
+    for key in ("HCCL_CONNECT_TIMEOUT", "DEVICE_ID", "RANK_ID", "RANK_SIZE", "RANK_START", "RANK_TABLE_FILE"):
+        env.pop(key, None)
     env["PYTHON"] = sys.executable
     # msrun and mpirun start `python` from PATH: the interpreter running the tests.
     env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
@@ -279,6 +280,8 @@ def test_ascend_plan_cli(tmp_path, capsys):
     assert lines[1][3:] == [f"RANK_TABLE_FILE={path.resolve()}", "DEVICE_ID=1", "RANK_ID=1", "RANK_SIZE=2",
                             "RANK_START=0", "HCCL_CONNECT_TIMEOUT=30"]
     assert "2 rank(s) on 1 server(s); this host is server 10.0.0.1 with ranks 0,1" in err
+    assert launch.main(["check", "--rank_table", str(path)]) == 0
+    assert capsys.readouterr().out == f"rank table {path}: 2 rank(s) on 1 server(s)\n"
     data = v1_table(2)
     data["status"] = "pending"
     write_json(path, data)
@@ -404,8 +407,8 @@ def test_ascend_dry_run_prints_each_rank_environment(tmp_path, data_dir):
     ranks = dry_run_ranks(result.stdout)
     assert len(ranks) == 8 and result.stdout.rstrip().endswith("\nwait")
     for r, (env, command, log) in enumerate(ranks):
-        assert env == {"RANK_TABLE_FILE": str(table.resolve()), "DEVICE_ID": str(r), "RANK_ID": str(r), "RANK_SIZE": "8",
-                       "RANK_START": "0", "HCCL_CONNECT_TIMEOUT": "600"}
+        assert env == {"RANK_TABLE_FILE": str(table.resolve()), "DEVICE_ID": str(r), "RANK_ID": str(r),
+                       "RANK_SIZE": "8", "RANK_START": "0", "HCCL_CONNECT_TIMEOUT": "600"}
         assert command == [sys.executable, ENTRY, "--config", CONFIG, "--data_dir", str(data_dir),
                            "--output_dir", str(out), "--device_target", "Ascend", "--distribute", "true", *EXTRA]
         assert log == str(out / "logs" / f"rank_{r}.log")
@@ -464,16 +467,16 @@ def test_standalone_dry_run(tmp_path, data_dir):
     lines = result.stdout.splitlines()
     assert lines[0] == f"# log {out / 'logs' / 'standalone.log'}"
     assert shlex.split(lines[1]) == [
-        "env", "DEVICE_ID=3", sys.executable, ENTRY, "--config", CONFIG, "--data_dir", str(data_dir),
-        "--output_dir", str(out), "--device_target", "Ascend", "--distribute", "false", *EXTRA,
+        sys.executable, ENTRY, "--config", CONFIG, "--data_dir", str(data_dir), "--output_dir", str(out),
+        "--device_target", "Ascend", "--device_id", "3", "--distribute", "false", *EXTRA,
         "2>&1", "|", "tee", str(out / "logs" / "standalone.log")]
 
 
 def test_default_output_dir_is_in_the_repository(data_dir):
     result = run_script("run_standalone_pretrain.sh", data_dir, "--dry_run")
     assert result.returncode == 0, result.stderr
-    assert shlex.split(result.stdout.splitlines()[1])[:9] == [
-        "env", sys.executable, ENTRY, "--config", CONFIG, "--data_dir", str(data_dir), "--output_dir",
+    assert shlex.split(result.stdout.splitlines()[1])[:8] == [
+        sys.executable, ENTRY, "--config", CONFIG, "--data_dir", str(data_dir), "--output_dir",
         str(ROOT / "output" / "pretrain")]
 
 
@@ -560,9 +563,9 @@ def test_standalone_run(tmp_path, data_dir, stub):
     assert result.returncode == 0, result.stderr
     [record] = stub_records((out / "logs" / "standalone.log").read_text())
     assert stub_records(result.stdout) == [record]  # the output also reaches the terminal
-    assert record["env"]["DEVICE_ID"] == "5" and "RANK_ID" not in record["env"]
+    assert "RANK_ID" not in record["env"] and "DEVICE_ID" not in record["env"]
     assert record["argv"] == ["--config", CONFIG, "--data_dir", str(data_dir), "--output_dir", str(out),
-                              "--distribute", "false", *EXTRA]
+                              "--device_id", "5", "--distribute", "false", *EXTRA]
     failed = run_script("run_standalone_pretrain.sh", data_dir, out, PRETRAIN_ENTRY=str(stub), RANK_ID="0",
                         STUB_FAIL_RANK="0")
     assert failed.returncode == 3 and "error: pretraining failed (exit code 3)" in failed.stderr

@@ -1,0 +1,160 @@
+"""The pretraining loss and one composable train step.
+
+:class:`BertPretrainingLoss` turns :class:`~src.heads.BertForPreTraining` logits into the zoo's loss
+(weighted masked-LM cross-entropy plus next-sentence cross-entropy). :class:`TrainStep` runs one
+optimizer step on any loss network, with every option an argument instead of a class per
+combination (the zoo has five train-step cells):
+
+    forward, backward on the scaled loss -> [accumulate N micro-batches] -> all-reduce (data
+    parallel) -> unscale (÷ scale × accumulation) -> global-norm clip -> overflow check ->
+    update the loss scale -> apply the update only if every gradient is finite.
+
+It is written with ``mindspore.amp.DynamicLossScaler`` and ``all_finite`` rather than
+``nn.TrainOneStepWithLossScaleCell``, which has no CPU kernel (NPUGetFloatStatusV2), so the same
+code runs on CPU, GPU and Ascend. All its state (weights, optimizer moments and step, loss scale
+and its counter, accumulation buffers) is in Parameters listed by :meth:`TrainStep.state`, so a
+checkpoint of that list resumes training exactly.
+"""
+from __future__ import annotations
+
+from typing import Optional
+
+import mindspore as ms
+from mindspore import Parameter, Tensor, nn, ops
+
+from .config import BertConfig
+from .heads import BertForPreTraining
+
+
+class BertPretrainingLoss(BertForPreTraining):
+    """:class:`BertForPreTraining` with the zoo's loss (parameter names stay ``bert.*`` / ``cls.*``).
+
+    ``mlm = Σ w·CE(logits, ids) / (Σ w + 1e-5)`` over the masked positions (Google), ``nsp`` the
+    mean next-sentence cross-entropy, ``loss = mlm + nsp`` (``mlm`` only with ``use_nsp=False``,
+    for line-by-line data). All in float32.
+
+    Inputs:
+        input_ids, input_mask, segment_ids: int32 [B, S]; next_sentence_labels: int32 [B, 1];
+        masked_lm_positions, masked_lm_ids: int32 [B, P]; masked_lm_weights: float32 [B, P].
+
+    Outputs:
+        ``(loss, (mlm_loss, nsp_loss))``, float32 scalars.
+    """
+
+    def __init__(self, config: BertConfig, use_nsp: bool = True):
+        super().__init__(config)
+        self.use_nsp = use_nsp
+
+    def construct(self, input_ids, input_mask, segment_ids, next_sentence_labels, masked_lm_positions,
+                  masked_lm_ids, masked_lm_weights):
+        mlm_logits, nsp_logits = super().construct(input_ids, input_mask, segment_ids, masked_lm_positions)
+        mlm_loss = masked_lm_loss(mlm_logits, masked_lm_ids, masked_lm_weights)
+        if self.use_nsp:
+            nsp_loss = next_sentence_loss(nsp_logits, next_sentence_labels)
+        else:
+            nsp_loss = ops.zeros((), ms.float32)
+        return mlm_loss + nsp_loss, (mlm_loss, nsp_loss)
+
+
+def masked_lm_loss(logits: Tensor, ids: Tensor, weights: Tensor) -> Tensor:
+    """logits float32 [B, P, V], ids int32 [B, P], weights float32 [B, P] -> weighted mean CE."""
+    log_probs = ops.log_softmax(logits.astype(ms.float32), -1)
+    nll = -ops.gather_elements(log_probs, 2, ids.astype(ms.int32).expand_dims(-1)).squeeze(-1)  # (B, P)
+    return (nll * weights).sum() / (weights.sum() + 1e-5)
+
+
+def next_sentence_loss(logits: Tensor, labels: Tensor) -> Tensor:
+    """logits float32 [B, 2], labels int32 [B, 1] -> mean CE."""
+    log_probs = ops.log_softmax(logits.astype(ms.float32), -1)
+    return -ops.gather_elements(log_probs, 1, labels.reshape(-1, 1).astype(ms.int32)).mean()
+
+
+class TrainStep:
+    """One optimizer step on ``loss_network``, compiled with ``ms.jit`` in GRAPH mode.
+
+    Args:
+        loss_network: a Cell returning ``(loss, aux)``; ``aux`` is a tuple of scalars to log.
+        optimizer: a MindSpore optimizer over the network's trainable parameters.
+        loss_scale: initial dynamic loss scale; None disables scaling (steps with non-finite
+            gradients are still skipped).
+        scale_factor, scale_window: halve (÷ factor, floor 1) on overflow, raise (× factor) after
+            ``scale_window`` clean steps.
+        accumulation_steps: micro-batches per optimizer step; their gradients are averaged.
+        clip_norm: global-norm clipping threshold; None or 0 disables clipping.
+        grad_reducer: a ``nn.DistributedGradReducer`` (data parallel), or None.
+
+    Calling it with one micro-batch returns ``(loss, aux, overflow, loss_scale, applied)``:
+    ``applied`` is True when this call ended an accumulation cycle and the update was applied.
+    """
+
+    def __init__(self, loss_network: nn.Cell, optimizer: nn.Optimizer, *, loss_scale: Optional[float] = 65536.0,
+                 scale_factor: int = 2, scale_window: int = 1000, accumulation_steps: int = 1,
+                 clip_norm: Optional[float] = 1.0, grad_reducer: Optional[nn.Cell] = None):
+        if accumulation_steps < 1:
+            raise ValueError(f"accumulation_steps must be at least 1, got {accumulation_steps}")
+        if loss_scale is not None and loss_scale < 1:
+            raise ValueError(f"loss_scale must be at least 1, got {loss_scale}")
+        self.network = loss_network
+        self.optimizer = optimizer
+        self.weights = optimizer.parameters
+        self.use_loss_scale = loss_scale is not None
+        self.scaler = ms.amp.DynamicLossScaler(float(loss_scale or 1.0), scale_factor, scale_window)
+        # name the scaler's state so that checkpoints hold it
+        self.scaler.scale_value.name = "loss_scale.scale_value"
+        self.scaler.counter.name = "loss_scale.counter"
+        self.accumulation_steps = accumulation_steps
+        self.clip_norm = float(clip_norm or 0.0)
+        self.grad_reducer = grad_reducer
+        self.micro_step = Parameter(Tensor(0, ms.int32), name="train_step.micro_step", requires_grad=False)
+        if accumulation_steps > 1:
+            self.accumulated = self.weights.clone(prefix="accu_grads", init="zeros")
+        self.grad_fn = ms.value_and_grad(self._scaled_loss, None, self.weights, has_aux=True)
+        self._step = ms.jit(self._train_step)
+
+    def state(self) -> list[Parameter]:
+        """Every Parameter a checkpoint needs to resume exactly."""
+        params = list(self.network.get_parameters())
+        seen = {id(p) for p in params}
+        extra = [p for p in self.optimizer.get_parameters() if id(p) not in seen]
+        extra += [self.scaler.scale_value, self.scaler.counter, self.micro_step]
+        if self.accumulation_steps > 1:
+            extra += list(self.accumulated)
+        return params + extra
+
+    def _scaled_loss(self, *batch):
+        loss, aux = self.network(*batch)
+        return loss * self.scaler.scale_value, (loss, aux)
+
+    def _apply(self, grads):
+        """Reduce, unscale, clip, check, update the scale and (if finite) the weights."""
+        if self.grad_reducer is not None:
+            grads = self.grad_reducer(grads)
+        grads = self.scaler.unscale(grads)
+        finite = ms.amp.all_finite(grads)
+        if self.use_loss_scale:
+            self.scaler.adjust(finite)
+        if self.clip_norm > 0:
+            grads = ops.clip_by_global_norm(grads, self.clip_norm)
+        if finite:
+            self.optimizer(grads)
+        return ops.logical_not(finite)
+
+    def _train_step(self, *batch):
+        (_, (loss, aux)), grads = self.grad_fn(*batch)
+        scale = self.scaler.scale_value.value()
+        if self.accumulation_steps == 1:
+            overflow = self._apply(grads)
+            return loss, aux, overflow, scale, ops.ones((), ms.bool_)
+        ops.assign_add(self.micro_step, ops.ones((), ms.int32))
+        for accumulated, grad in zip(self.accumulated, grads):
+            ops.assign_add(accumulated, grad / self.accumulation_steps)
+        applied = (self.micro_step % self.accumulation_steps) == 0
+        overflow = ops.zeros((), ms.bool_)
+        if applied:
+            overflow = self._apply(tuple(a.value() for a in self.accumulated))
+            for accumulated in self.accumulated:
+                ops.assign(accumulated, ops.zeros_like(accumulated))
+        return loss, aux, overflow, scale, applied
+
+    def __call__(self, *batch):
+        return self._step(*batch)
