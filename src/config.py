@@ -269,8 +269,53 @@ class LossScaleConfig:
 
     enabled: bool = option(True, "scale the loss (needed for float16 compute; harmless in float32)")
     initial_scale: float = option(65536.0, "initial loss scale (2^16 for pretraining, 2^32 for fine-tuning)")
-    factor: float = option(2.0, "factor to lower / raise the scale by")
+    factor: int = option(2, "factor to lower / raise the scale by")
     window: int = option(1000, "clean steps before the scale is raised")
+
+
+# --------------------------------------------------------------------------------------
+# Pretraining run
+# --------------------------------------------------------------------------------------
+@dataclass
+class PretrainConfig:
+    """run_pretrain.py: model, optimizer, data, checkpoints, logging and devices."""
+
+    model: BertConfig = field(default_factory=BertConfig, metadata={"help": "model config (a name in configs/)"})
+    optimizer: OptimizerConfig = field(default_factory=OptimizerConfig, metadata={"help": "optimizer"})
+    loss_scale: LossScaleConfig = field(default_factory=LossScaleConfig, metadata={"help": "dynamic loss scale"})
+    data_dir: str = option("", "training records: a directory of .mindrecord or .tfrecord shards")
+    eval_data_dir: str = option("", "held-out records evaluated at the end (MLM/NSP accuracy, perplexity)")
+    output_dir: str = option("output/pretrain", "checkpoints, metrics.jsonl, config.yaml, loss curve")
+    batch_size: int = option(32, "sequences per micro-batch on each device")
+    accumulation_steps: int = option(1, "micro-batches per optimizer step")
+    train_steps: int = option(1000, "optimizer steps in total (the schedule decays over them)")
+    clip_norm: float = option(1.0, "global gradient-norm clipping (0: off)")
+    use_nsp: bool = option(True, "train the next-sentence head (false for line_by_line data)")
+    init_checkpoint: str = option("", "initial weights (a converted HF/TF/MindSpore checkpoint) for "
+                                  "continued pretraining; ignored when resuming")
+    resume: bool = option(True, "continue from the newest checkpoint in output_dir/checkpoints if any")
+    save_checkpoint_steps: int = option(500, "optimizer steps between checkpoints")
+    keep_checkpoint_max: int = option(3, "checkpoints kept (the newest)")
+    log_every: int = option(10, "optimizer steps between log lines")
+    eval_batches: int = option(0, "batches of eval_data_dir to evaluate (0: all)")
+    enable_data_sink: bool = option(True, "data sink mode on GPU/Ascend (CPU always feeds from the host)")
+    data_sink_steps: int = option(1, "steps per sink call")
+    shuffle: bool = option(True, "shuffle the records (a new order each epoch, from seed + epoch)")
+    seed: int = option(12345, "seed of initialisation, dropout and data order")
+    device_target: Literal["CPU", "GPU", "Ascend"] = option("CPU", "device")
+    device_id: int = option(0, "device of a single-device run")
+    distribute: bool = option(False, "data parallel over the ranks of mpirun / msrun / an HCCL rank table")
+    mode: Literal["graph", "pynative"] = option("graph", "MindSpore execution mode")
+    progress: bool = option(True, "show a progress bar")
+    peak_tflops: float = option(0.0, "device float32 peak in TFLOP/s for the MFU column (0: not shown)")
+
+    def __post_init__(self) -> None:
+        for name in ("batch_size", "accumulation_steps", "train_steps", "save_checkpoint_steps", "log_every",
+                     "data_sink_steps"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be positive, got {getattr(self, name)}")
+        if self.clip_norm < 0:
+            raise ConfigError(f"clip_norm must be >= 0, got {self.clip_norm}")
 
 
 # --------------------------------------------------------------------------------------
