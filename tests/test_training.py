@@ -1,0 +1,156 @@
+"""The train step (loss scaling, accumulation), the pretraining loss and checkpoints for resume."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import mindspore as ms
+from mindspore import Parameter, Tensor, nn, ops
+
+from src.checkpoint import CheckpointError
+from src.checkpoint_manager import CheckpointManager
+from src.training import BertPretrainingLoss, TrainStep, masked_lm_loss, next_sentence_loss
+from tests.conftest import tiny_config
+
+
+class Toy(nn.Cell):
+    """loss = mean((x · w)²): an inf in x makes every gradient non-finite."""
+
+    def __init__(self):
+        super().__init__()
+        self.w = Parameter(Tensor(np.array([0.5, -0.25, 1.0], np.float32)), name="w")
+
+    def construct(self, x):
+        loss = ((x * self.w).sum(-1) ** 2).mean()
+        return loss, (loss,)
+
+
+def test_overflow_skips_the_step_and_halves_the_scale_then_training_continues(mode):
+    net = Toy()
+    step = TrainStep(net, nn.SGD(net.trainable_params(), 0.1), loss_scale=1024.0, scale_factor=2, scale_window=2,
+                     clip_norm=None)
+    good = Tensor(np.ones((2, 3), np.float32))
+    bad = Tensor(np.array([[1.0, np.inf, 1.0], [1.0, 1.0, 1.0]], np.float32))
+    _, _, overflow, scale, applied = step(good)
+    assert not overflow and float(scale) == 1024.0 and applied
+    before = net.w.asnumpy().copy()
+    _, _, overflow, _, _ = step(bad)
+    assert bool(overflow)
+    np.testing.assert_array_equal(net.w.asnumpy(), before)  # skipped
+    assert float(step.scaler.scale_value.asnumpy()) == 512.0  # halved
+    _, _, overflow, scale, _ = step(good)
+    assert not overflow and float(scale) == 512.0
+    assert not np.array_equal(net.w.asnumpy(), before)  # training continues
+    step(good)  # second clean step in the window: the scale doubles
+    assert float(step.scaler.scale_value.asnumpy()) == 1024.0
+
+
+def test_scale_never_drops_below_one(mode):
+    net = Toy()
+    step = TrainStep(net, nn.SGD(net.trainable_params(), 0.1), loss_scale=2.0, scale_window=1000, clip_norm=None)
+    bad = Tensor(np.full((2, 3), np.nan, np.float32))
+    for _ in range(4):
+        step(bad)
+    assert float(step.scaler.scale_value.asnumpy()) == 1.0
+
+
+def test_unscaled_gradients_equal_the_plain_ones(mode):
+    """With a huge scale the applied update is the same as without scaling."""
+    x = Tensor(np.random.default_rng(0).standard_normal((4, 3)).astype(np.float32))
+    weights = []
+    for scale in (None, 2.0 ** 20):
+        net = Toy()
+        TrainStep(net, nn.SGD(net.trainable_params(), 0.1), loss_scale=scale, clip_norm=None)(x)
+        weights.append(net.w.asnumpy())
+    np.testing.assert_allclose(weights[0], weights[1], rtol=1e-6)
+
+
+def batch(rng, b, s=7, p=2):
+    """Records with exactly p masked positions each, so micro-batch means average to the full mean."""
+    return [rng.integers(5, 99, (b, s)).astype(np.int32), np.ones((b, s), np.int32),
+            (np.arange(s)[None, :] >= s // 2).repeat(b, 0).astype(np.int32), rng.integers(0, 2, (b, 1)).astype(np.int32),
+            np.sort(rng.permuted(np.tile(np.arange(1, s - 1), (b, 1)), axis=1)[:, :p], axis=1).astype(np.int32),
+            rng.integers(5, 99, (b, p)).astype(np.int32), np.ones((b, p), np.float32)]
+
+
+def test_accumulation_equals_one_big_batch(mode):
+    """N micro-batches of B give the same update as one batch of N x B (dropout off)."""
+    rng = np.random.default_rng(1)
+    data = batch(rng, 8)
+    results = []
+    for accumulation, micro in ((1, 8), (4, 2)):
+        ms.set_seed(7)
+        net = BertPretrainingLoss(tiny_config())
+        net.set_train(True)
+        step = TrainStep(net, nn.AdamWeightDecay(net.trainable_params(), 1e-3), loss_scale=1024.0,
+                         accumulation_steps=accumulation, clip_norm=1.0)
+        applied = []
+        for start in range(0, 8, micro):
+            out = step(*[Tensor(a[start:start + micro]) for a in data])
+            applied.append(bool(out[4]))
+        assert applied == [False] * (accumulation - 1) + [True]
+        results.append({p.name: p.asnumpy().copy() for p in net.get_parameters()})
+    for name, value in results[0].items():
+        np.testing.assert_allclose(results[1][name], value, atol=1e-5, rtol=0, err_msg=name)
+
+
+def test_losses_match_numpy():
+    rng = np.random.default_rng(2)
+    logits = rng.standard_normal((2, 3, 5)).astype(np.float32)
+    ids = rng.integers(0, 5, (2, 3)).astype(np.int32)
+    weights = np.array([[1, 1, 0], [1, 0, 0]], np.float32)
+    log_probs = logits - np.log(np.exp(logits).sum(-1, keepdims=True))
+    nll = -np.take_along_axis(log_probs, ids[..., None], -1)[..., 0]
+    expected = (nll * weights).sum() / (weights.sum() + 1e-5)
+    got = masked_lm_loss(Tensor(logits), Tensor(ids), Tensor(weights)).asnumpy()
+    np.testing.assert_allclose(got, expected, rtol=1e-5)
+    nsp = rng.standard_normal((4, 2)).astype(np.float32)
+    labels = np.array([[0], [1], [1], [0]], np.int32)
+    lp = nsp - np.log(np.exp(nsp).sum(-1, keepdims=True))
+    np.testing.assert_allclose(next_sentence_loss(Tensor(nsp), Tensor(labels)).asnumpy(),
+                               -lp[np.arange(4), labels[:, 0]].mean(), rtol=1e-5)
+
+
+def test_no_nsp_loss_for_line_by_line_data(mode):
+    net = BertPretrainingLoss(tiny_config(), use_nsp=False)
+    net.set_train(False)
+    loss, (mlm, nsp) = net(*[Tensor(a) for a in batch(np.random.default_rng(3), 2)])
+    assert float(nsp.asnumpy()) == 0.0 and float(loss.asnumpy()) == pytest.approx(float(mlm.asnumpy()))
+
+
+def test_checkpoint_manager_keeps_the_last_k_and_restores_everything(tmp_path, mode):
+    net = BertPretrainingLoss(tiny_config())
+    step = TrainStep(net, nn.AdamWeightDecay(net.trainable_params(), 1e-3), accumulation_steps=2)
+    data = [Tensor(a) for a in batch(np.random.default_rng(4), 2)]
+    for _ in range(3):
+        step(*data)
+    manager = CheckpointManager(tmp_path, keep=2, prefix="pretrain")
+    for s in (1, 2, 3):
+        manager.save(step.state(), s, batches=s * 2, epoch=0)
+    assert [p.name for p in manager.checkpoints()] == ["pretrain-00000002.ckpt", "pretrain-00000003.ckpt"]
+    saved = {p.name: p.asnumpy().copy() for p in step.state()}
+    assert any(n.startswith("adam_m.") for n in saved) and "loss_scale.scale_value" in saved
+    assert any(n.startswith("accu_grads.") for n in saved) and "train_step.micro_step" in saved
+
+    fresh_net = BertPretrainingLoss(tiny_config())
+    fresh = TrainStep(fresh_net, nn.AdamWeightDecay(fresh_net.trainable_params(), 1e-3), accumulation_steps=2)
+    meta = manager.restore(manager.latest(), fresh.state())
+    assert meta == {"step": 3, "batches": 6, "epoch": 0}
+    for p in fresh.state():
+        np.testing.assert_array_equal(p.asnumpy(), saved[p.name], err_msg=p.name)
+    # both continue identically
+    a, b = step(*data), fresh(*data)
+    assert float(a[0].asnumpy()) == float(b[0].asnumpy())
+
+
+def test_corrupt_or_foreign_checkpoint_is_a_clear_error(tmp_path):
+    net = BertPretrainingLoss(tiny_config())
+    step = TrainStep(net, nn.AdamWeightDecay(net.trainable_params(), 1e-3))
+    bad = tmp_path / "pretrain-00000005.ckpt"
+    bad.write_bytes(b"\x00garbage")
+    with pytest.raises(CheckpointError, match="cannot resume from .*pretrain-00000005.ckpt: not a readable"):
+        CheckpointManager.restore(bad, step.state())
+    other = BertPretrainingLoss(tiny_config(hidden_size=16, num_attention_heads=2))
+    other_step = TrainStep(other, nn.AdamWeightDecay(other.trainable_params(), 1e-3))
+    path = CheckpointManager(tmp_path / "o").save(other_step.state(), 1, 1, 0)
+    with pytest.raises(CheckpointError, match=r"has shape \(99, 16\) there but \(99, 32\) in this run"):
+        CheckpointManager.restore(path, step.state())
