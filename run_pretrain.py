@@ -135,6 +135,8 @@ def run(config) -> dict:
     output = Path(config.output_dir)
     is_main = rank == 0
     files = find_record_files(config.data_dir)
+    logger.info("rank %d reads data shard %d of %d over %d record files in %s", rank, rank, group_size, len(files),
+                config.data_dir)
     model = config.model
     max_predictions = None
 
@@ -162,7 +164,7 @@ def run(config) -> dict:
     step_fn = TrainStep(network, optimizer, loss_scale=scale.initial_scale if scale.enabled else None,
                         scale_factor=scale.factor, scale_window=scale.window,
                         accumulation_steps=config.accumulation_steps, clip_norm=config.clip_norm,
-                        grad_reducer=reducer)
+                        grad_reducer=reducer, group_size=group_size)
     manager = CheckpointManager(output / "checkpoints", keep=config.keep_checkpoint_max, prefix="pretrain")
     step = batches = 0
     latest = manager.latest() if config.resume else None

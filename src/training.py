@@ -82,6 +82,7 @@ class TrainStep:
         accumulation_steps: micro-batches per optimizer step; their gradients are averaged.
         clip_norm: global-norm clipping threshold; None or 0 disables clipping.
         grad_reducer: a ``nn.DistributedGradReducer`` (data parallel), or None.
+        group_size: data-parallel ranks; above 1 the returned loss and aux are averaged over them.
 
     Calling it with one micro-batch returns ``(loss, aux, overflow, loss_scale, applied)``:
     ``applied`` is True when this call ended an accumulation cycle and the update was applied.
@@ -89,7 +90,7 @@ class TrainStep:
 
     def __init__(self, loss_network: nn.Cell, optimizer: nn.Optimizer, *, loss_scale: Optional[float] = 65536.0,
                  scale_factor: int = 2, scale_window: int = 1000, accumulation_steps: int = 1,
-                 clip_norm: Optional[float] = 1.0, grad_reducer: Optional[nn.Cell] = None):
+                 clip_norm: Optional[float] = 1.0, grad_reducer: Optional[nn.Cell] = None, group_size: int = 1):
         if accumulation_steps < 1:
             raise ValueError(f"accumulation_steps must be at least 1, got {accumulation_steps}")
         if loss_scale is not None and loss_scale < 1:
@@ -105,6 +106,9 @@ class TrainStep:
         self.accumulation_steps = accumulation_steps
         self.clip_norm = float(clip_norm or 0.0)
         self.grad_reducer = grad_reducer
+        self.group_size = group_size
+        if group_size > 1:
+            self.all_reduce = ops.AllReduce()
         self.micro_step = Parameter(Tensor(0, ms.int32), name="train_step.micro_step", requires_grad=False)
         if accumulation_steps > 1:
             self.accumulated = self.weights.clone(prefix="accu_grads", init="zeros")
@@ -141,6 +145,9 @@ class TrainStep:
 
     def _train_step(self, *batch):
         (_, (loss, aux)), grads = self.grad_fn(*batch)
+        if self.group_size > 1:  # report the mean over ranks, not rank 0's own
+            loss = self.all_reduce(loss) / self.group_size
+            aux = tuple(self.all_reduce(a) / self.group_size for a in aux)
         scale = self.scaler.scale_value.value()
         if self.accumulation_steps == 1:
             overflow = self._apply(grads)
