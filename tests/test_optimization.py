@@ -243,6 +243,22 @@ def test_lamb_first_step_zero_weight_trust_ratio_one(mode):
     np.testing.assert_allclose(params[1].asnumpy(), 2.0 + 0.1 * 2.0, atol=1e-6)  # ratio ||w||/||u|| = 2
 
 
+def test_lamb_float16_parameters_keep_float32_moments(mode):
+    weights, grads = initial_weights(), random_grads(3)
+    half = "bert.embeddings.word_embeddings.embedding_table"
+    params = [Parameter(Tensor(w.astype(np.float16) if n == half else w), name=n) for n, w in weights.items()]
+    optimizer = Lamb(params, 0.05, LAMB["beta1"], LAMB["beta2"], LAMB["eps"], LAMB["wd"])
+    state = dict(optimizer.parameters_and_names())
+    assert state[f"lamb_v.{half}"].dtype == ms.float32 and params[0].dtype == ms.float16
+    for g in grads:
+        optimizer(tuple(Tensor(g[p.name].astype(np.float16) if p.name == half else g[p.name]) for p in params))
+    weights[half] = weights[half].astype(np.float16).astype(np.float32)
+    expected, _, _ = reference_lamb(weights, grads, [0.05] * 3, LAMB["beta1"], LAMB["beta2"], LAMB["eps"], LAMB["wd"])
+    assert params[0].dtype == ms.float16
+    np.testing.assert_allclose(params[0].asnumpy().astype(np.float32), expected[half], rtol=2e-3, atol=2e-3)
+    assert_weights(params[1:], expected, atol=1e-6)
+
+
 # --------------------------------------------------------------------------------------
 # AdamWeightDecay and Momentum through build_optimizer
 # --------------------------------------------------------------------------------------
@@ -413,8 +429,9 @@ def test_lamb_errors(kwargs, message):
 
 
 @pytest.mark.parametrize("config, total_steps, message", [
-    (OptimizerConfig(optimizer="lamb", lamb=LambConfig(learning_rate=-3e-4)), 10, r"learning_rate .*-0\.0003"),
-    (OptimizerConfig(optimizer="lamb", lamb=LambConfig(beta1=1.5)), 10, r"beta1 .*1\.5"),
+    (OptimizerConfig(optimizer="lamb", lamb=LambConfig(learning_rate=-3e-4)), 10,
+     r"lamb schedule: learning_rate .*-0\.0003"),
+    (OptimizerConfig(optimizer="lamb", lamb=LambConfig(beta1=1.5)), 10, r"lamb\.beta1 .*1\.5"),
     (OptimizerConfig(optimizer="adamw", adamw=AdamWeightDecayConfig(beta2=1.0)), 10, r"adamw\.beta2 .*1\.0"),
     (OptimizerConfig(optimizer="adamw", adamw=AdamWeightDecayConfig(weight_decay=-1.0)), 10,
      r"adamw\.weight_decay .*-1\.0"),
