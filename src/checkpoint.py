@@ -38,6 +38,9 @@ BACKBONE = "bert."
 _BACKBONE_ROOTS = ("embeddings.", "encoder.", "pooler.")
 _OPTIMIZER_SUFFIXES = ("/adam_m", "/adam_v", "/lamb_m", "/lamb_v", "/Momentum")
 _TRAINING_STATE = ("global_step", "bad_steps", "good_steps", "loss_scale", "current_loss_scale", "learning_rate")
+# prefixes of optimizer and train-step state in MindSpore training checkpoints (this zoo's and the zoo's)
+_TRAINING_PREFIXES = ("moment1.", "moment2.", "adam_m.", "adam_v.", "lamb_m.", "lamb_v.", "accu_grads.", "moments.",
+                      "loss_scale.", "train_step.", "meta.")
 
 
 class CheckpointError(ValueError):
@@ -254,8 +257,7 @@ def read_checkpoint(path: str | os.PathLike) -> ConvertedCheckpoint:
         return convert_tf(_read_tensorflow(file), str(file))
     raw = _read_mindspore(file)
     skipped = {k: "optimizer or training state" for k in raw
-               if k in _TRAINING_STATE or k.startswith(("moment1.", "moment2.", "adam_m.", "adam_v.",
-                                                        "accu_grads.", "moments."))}
+               if k in _TRAINING_STATE or k.startswith(_TRAINING_PREFIXES)}
     params = {k: v for k, v in raw.items() if k not in skipped}
     return ConvertedCheckpoint(params, str(file), "mindspore", {k: k for k in params}, skipped)
 
