@@ -318,6 +318,22 @@ class PretrainConfig:
             raise ConfigError(f"clip_norm must be >= 0, got {self.clip_norm}")
 
 
+@dataclass
+class PretrainEvalConfig:
+    """pretrain_eval.py: a pretraining checkpoint on held-out records."""
+
+    model: BertConfig = field(default_factory=BertConfig, metadata={"help": "model config (a name in configs/)"})
+    run_config: str = option("", "a config.yaml written by run_pretrain.py: its model section replaces --model")
+    checkpoint: str = option("", "checkpoint to evaluate (a run_pretrain.py checkpoint or a converted one)")
+    data_dir: str = option("", "held-out records (.mindrecord or .tfrecord shards)")
+    batch_size: int = option(32, "sequences per batch")
+    max_batches: int = option(0, "batches to evaluate (0: all)")
+    use_nsp: bool = option(True, "report NSP accuracy (false for line_by_line records)")
+    output: str = option("", "write the metrics as JSON here")
+    device_target: Literal["CPU", "GPU", "Ascend"] = option("CPU", "device")
+    mode: Literal["graph", "pynative"] = option("graph", "MindSpore execution mode")
+
+
 # --------------------------------------------------------------------------------------
 # Generic machinery: dict <-> dataclass, YAML, command line
 # --------------------------------------------------------------------------------------

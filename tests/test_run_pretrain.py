@@ -76,6 +76,24 @@ def test_pretrain_end_to_end(records, tmp_path):
     assert (out / "loss_curve.png").stat().st_size > 1000 and (out / "config.yaml").exists()
     assert [p.name for p in sorted((out / "checkpoints").glob("*.ckpt"))] == ["pretrain-00000006.ckpt",
                                                                              "pretrain-00000008.ckpt"]
+    # pretrain_eval.py on the last checkpoint gives the same metrics as the end of the run
+    evaluated = subprocess.run([sys.executable, str(ROOT / "pretrain_eval.py"), f"--run_config={out / 'config.yaml'}",
+                                f"--checkpoint={out / 'checkpoints' / 'pretrain-00000008.ckpt'}",
+                                f"--data_dir={records['eval']}", "--batch_size=4", f"--output={tmp_path / 'e.json'}"],
+                               cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert evaluated.returncode == 0, evaluated.stderr[-3000:]
+    again = json.loads((tmp_path / "e.json").read_text())
+    for key in ("mlm_accuracy", "mlm_perplexity", "nsp_accuracy", "unigram_accuracy", "masked_tokens"):
+        assert again[key] == pytest.approx(metrics[key], rel=1e-5), key
+    # the training checkpoint loads into a fine-tuning network: only the classifier is new
+    from src.checkpoint import load_checkpoint_into
+    from src.config import BertConfig, from_dict, load_yaml
+    from src.heads import BertForSequenceClassification
+    model = from_dict(BertConfig, load_yaml(out / "config.yaml")["model"])
+    report = load_checkpoint_into(BertForSequenceClassification(model, 2), out / "checkpoints" / "pretrain-00000008.ckpt")
+    assert report.initialized == ["classifier.bias", "classifier.weight"]
+    assert set(report.unused.values()) == {"optimizer or training state", "no such parameter in this network"}
+    assert all(k.startswith("cls.") for k, why in report.unused.items() if why.startswith("no such"))
     row = json.loads((out / "metrics.jsonl").read_text().splitlines()[-1])
     assert {"step", "loss", "mlm_loss", "nsp_loss", "lr", "loss_scale", "overflow_steps",
             "samples_per_second", "mfu"} <= set(row)
