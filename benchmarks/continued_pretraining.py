@@ -26,7 +26,7 @@ sys.path.insert(0, str(ROOT))
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", default=str(ROOT / "output" / "quickstart" / "data"),
-                        help="directory with train/ and eval/ records (seq 128, uncased vocab)")
+                        help="directory with train/ and eval/ records made with the uncased vocab")
     parser.add_argument("--workdir", default=str(ROOT / "output" / "continued_pretraining"))
     parser.add_argument("--steps", type=int, default=100)
     parser.add_argument("--batch-size", type=int, default=16)
@@ -40,11 +40,13 @@ def main(argv: list[str] | None = None) -> int:
         if not (data / split).is_dir():
             print(f"error: {data / split} does not exist: run bash scripts/quickstart.sh first", file=sys.stderr)
             return 1
+    summary = next((data / "train").glob("*-summary.json"))
+    seq_length = json.loads(summary.read_text())["config"]["max_seq_length"]
     converted = work / "minilm.ckpt"
     if not converted.exists():
         subprocess.run([sys.executable, str(ROOT / "tools" / "convert_checkpoint.py"), "--input", str(fetch("minilm")),
                         "--output", str(converted)], check=True)
-    common = ["--model", "minilm_l6", "--optimizer.optimizer=adamw", "--optimizer.adamw.learning_rate=1e-4",
+    common = ["--model", "minilm_l6", f"--model.seq_length={seq_length}", "--optimizer.optimizer=adamw", "--optimizer.adamw.learning_rate=1e-4",
               "--optimizer.adamw.warmup_steps=10", "--optimizer.adamw.power=1.0", f"--train_steps={args.steps}",
               f"--batch_size={args.batch_size}", f"--data_dir={data / 'train'}", f"--eval_data_dir={data / 'eval'}",
               "--log_every=10", "--save_checkpoint_steps=1000000", "--progress=false", "--resume=false"]
@@ -54,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
         subprocess.run([sys.executable, str(ROOT / "run_pretrain.py"), *common, *extra, f"--output_dir={out}"],
                        check=True)
         results[name] = json.loads((out / "eval_results.json").read_text())
-    print(f"\nMiniLM-L6 architecture (H=384, 6 layers), {args.steps} steps of batch {args.batch_size}, seq 128, "
+    print(f"\nMiniLM-L6 architecture (H=384, 6 layers), {args.steps} steps of batch {args.batch_size}, seq {seq_length}, "
           f"AdamWeightDecay lr 1e-4; held-out Wikipedia records\n")
     print("| run | held-out MLM perplexity | MLM accuracy | NSP accuracy |\n| --- | --- | --- | --- |")
     for name, r in results.items():

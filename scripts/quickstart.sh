@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The main job on the built-in default, from a fresh clone, on a CPU box (about 5 minutes on 2 cores):
+# The main job on the built-in default, from a fresh clone, on a CPU box (about 6 minutes on 2 cores):
 #   1. install the pinned dependencies into .venv;
 #   2. fetch the real English Wikipedia sample dump and the uncased vocab (checksummed, cached);
 #   3. Wikipedia -> one sentence per line (tools/wiki_to_text.py); the last shard is held out;
@@ -37,9 +37,9 @@ held_out="${shards[-1]}"
 train=$(IFS=,; echo "${shards[*]:0:${#shards[@]}-1}")
 
 $py tools/create_pretraining_data.py --input_file "$train" --output_dir "$output/data/train" --vocab_file "$vocab" \
-  --max_seq_length 128 --max_predictions_per_seq 20 --dupe_factor 5 --progress false
+  --max_seq_length 64 --max_predictions_per_seq 10 --dupe_factor 5 --progress false
 $py tools/create_pretraining_data.py --input_file "$held_out" --output_dir "$output/data/eval" --vocab_file "$vocab" \
-  --max_seq_length 128 --max_predictions_per_seq 20 --dupe_factor 1 --progress false
+  --max_seq_length 64 --max_predictions_per_seq 10 --dupe_factor 1 --progress false
 
 $py run_pretrain.py --config configs/pretrain_quickstart.yaml --data_dir "$output/data/train" \
   --eval_data_dir "$output/data/eval" --output_dir "$output/pretrain" "${extra[@]}"
