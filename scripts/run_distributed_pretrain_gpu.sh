@@ -26,11 +26,7 @@ PYTHON="${PYTHON:-python}"
 MPIRUN="${MPIRUN:-mpirun}"
 ENTRY="${PRETRAIN_ENTRY:-$ROOT/run_pretrain.py}"
 
-usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "${BASH_SOURCE[0]}"; }
-die() { echo "error: $*" >&2; exit 2; }
-need_value() { [ $# -ge 2 ] || die "$1 needs a value (see --help)"; }
-abspath() { case "$1" in /*) printf '%s\n' "$1" ;; *) printf '%s\n' "$PWD/${1#./}" ;; esac; }
-quote() { local out=() a; for a in "$@"; do out+=("$(printf '%q' "$a")"); done; echo "${out[*]}"; }
+source "$ROOT/scripts/lib/common.sh"
 
 device_num="" data_dir="" output_dir="" config="$ROOT/configs/pretrain_base.yaml" hostfile=""
 dry_run=0 positional=() extra=()
@@ -50,13 +46,7 @@ while [ $# -gt 0 ]; do
   esac
   shift
 done
-for name in device_num data_dir output_dir; do
-  [ ${#positional[@]} -gt 0 ] || break
-  [ -z "${!name}" ] || die "$name given both as an option and as an argument"
-  printf -v "$name" '%s' "${positional[0]}"
-  positional=("${positional[@]:1}")
-done
-[ ${#positional[@]} -eq 0 ] || die "unexpected argument '${positional[0]}' (arguments for run_pretrain.py go after --)"
+assign_positionals device_num data_dir output_dir
 [ -n "$device_num" ] || die "DEVICE_NUM is required (see --help)"
 [[ "$device_num" =~ ^[1-9][0-9]*$ ]] || die "DEVICE_NUM must be a positive integer, got '$device_num'"
 [ -n "$data_dir" ] || die "DATA_DIR is required (see --help)"

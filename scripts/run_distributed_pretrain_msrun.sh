@@ -29,11 +29,7 @@ ROOT="$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd)"
 MSRUN="${MSRUN:-msrun}"
 ENTRY="${PRETRAIN_ENTRY:-$ROOT/run_pretrain.py}"
 
-usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "${BASH_SOURCE[0]}"; }
-die() { echo "error: $*" >&2; exit 2; }
-need_value() { [ $# -ge 2 ] || die "$1 needs a value (see --help)"; }
-abspath() { case "$1" in /*) printf '%s\n' "$1" ;; *) printf '%s\n' "$PWD/${1#./}" ;; esac; }
-quote() { local out=() a; for a in "$@"; do out+=("$(printf '%q' "$a")"); done; echo "${out[*]}"; }
+source "$ROOT/scripts/lib/common.sh"
 
 worker_num="" data_dir="" output_dir="" config="$ROOT/configs/pretrain_base.yaml" device_target=""
 local_worker_num="" master_addr="127.0.0.1" master_port="8118" node_rank="0"
@@ -58,13 +54,7 @@ while [ $# -gt 0 ]; do
   esac
   shift
 done
-for name in worker_num data_dir output_dir; do
-  [ ${#positional[@]} -gt 0 ] || break
-  [ -z "${!name}" ] || die "$name given both as an option and as an argument"
-  printf -v "$name" '%s' "${positional[0]}"
-  positional=("${positional[@]:1}")
-done
-[ ${#positional[@]} -eq 0 ] || die "unexpected argument '${positional[0]}' (arguments for run_pretrain.py go after --)"
+assign_positionals worker_num data_dir output_dir
 [ -n "$worker_num" ] || die "WORKER_NUM is required (see --help)"
 [[ "$worker_num" =~ ^[1-9][0-9]*$ ]] || die "WORKER_NUM must be a positive integer, got '$worker_num'"
 local_worker_num="${local_worker_num:-$worker_num}"

@@ -21,11 +21,7 @@ ROOT="$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd)"
 PYTHON="${PYTHON:-python}"
 ENTRY="${PRETRAIN_ENTRY:-$ROOT/run_pretrain.py}"
 
-usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "${BASH_SOURCE[0]}"; }
-die() { echo "error: $*" >&2; exit 2; }
-need_value() { [ $# -ge 2 ] || die "$1 needs a value (see --help)"; }
-abspath() { case "$1" in /*) printf '%s\n' "$1" ;; *) printf '%s\n' "$PWD/${1#./}" ;; esac; }
-quote() { local out=() a; for a in "$@"; do out+=("$(printf '%q' "$a")"); done; echo "${out[*]}"; }
+source "$ROOT/scripts/lib/common.sh"
 
 data_dir="" output_dir="" config="$ROOT/configs/pretrain_base.yaml" device_target="" device_id=""
 dry_run=0 positional=() extra=()
@@ -45,13 +41,7 @@ while [ $# -gt 0 ]; do
   esac
   shift
 done
-for name in data_dir output_dir; do
-  [ ${#positional[@]} -gt 0 ] || break
-  [ -z "${!name}" ] || die "$name given both as an option and as an argument"
-  printf -v "$name" '%s' "${positional[0]}"
-  positional=("${positional[@]:1}")
-done
-[ ${#positional[@]} -eq 0 ] || die "unexpected argument '${positional[0]}' (arguments for run_pretrain.py go after --)"
+assign_positionals data_dir output_dir
 case "$device_target" in ""|CPU|GPU|Ascend) ;; *) die "--device_target must be CPU, GPU or Ascend, got '$device_target'" ;; esac
 [[ -z "$device_id" || "$device_id" =~ ^[0-9]+$ ]] || die "--device_id must be a non-negative integer, got '$device_id'"
 [ -n "$data_dir" ] || die "DATA_DIR is required (see --help)"
