@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The main job on the built-in default, from a fresh clone, on a CPU box (about 10 minutes on 2 cores):
+# The main job on the built-in default, from a fresh clone, on a CPU box (about 6 minutes on 2 cores):
 #   1. install the pinned dependencies into .venv;
 #   2. fetch the real English Wikipedia sample dump and the uncased vocab (checksummed, cached);
 #   3. Wikipedia -> one sentence per line (tools/wiki_to_text.py); the last shard is held out;
