@@ -757,6 +757,8 @@ class FullTokenizer:
         texts: Sequence[PairInput],
         max_seq_length: int = 128,
         pad_to_max_length: bool = True,
+        *,
+        return_num_truncated: bool = False,
     ) -> Dict[str, np.ndarray]:
         """Builds model inputs for a batch of texts or text pairs.
 
@@ -766,11 +768,14 @@ class FullTokenizer:
                 Google's ``_truncate_seq_pair`` (pairs) or from the end (single).
             pad_to_max_length: pad to ``max_seq_length``; if False, pad only to the
                 longest sequence in the batch.
+            return_num_truncated: also return ``num_truncated_tokens``, int32 [B]: the
+                WordPiece tokens each row lost to truncation (0 for rows that fit).
 
         Returns:
             Dict of int32 arrays of shape [B, L] (L = max_seq_length, or the longest
             length when ``pad_to_max_length`` is False): ``input_ids`` (0-padded,
-            like Google), ``input_mask``, ``segment_ids``.
+            like Google), ``input_mask``, ``segment_ids``; with ``return_num_truncated``
+            also ``num_truncated_tokens`` [B].
 
         Raises:
             ValueError: ``max_seq_length`` too small, a malformed item, or a vocab
@@ -800,14 +805,19 @@ class FullTokenizer:
         ids_a, ids_b = ids[: len(firsts)], iter(ids[len(firsts):])
 
         rows: List[Tuple[List[int], int]] = []  # (ids, length of the A part incl. [CLS]/[SEP])
+        dropped: List[int] = []  # tokens lost to truncation, per row
         for a, pair in zip(ids_a, is_pair):
             if pair:
                 b = next(ids_b)
+                full = len(a) + len(b)
                 a, b = _truncate_seq_pair(a, b, max_seq_length - 3)
                 rows.append(([cls_id, *a, sep_id, *b, sep_id], len(a) + 2))
+                dropped.append(full - len(a) - len(b))
             else:
+                full = len(a)
                 a = a[: max_seq_length - 2]
                 rows.append(([cls_id, *a, sep_id], len(a) + 2))
+                dropped.append(full - len(a))
 
         length = max_seq_length if pad_to_max_length else max((len(r) for r, _ in rows), default=0)
         input_ids = np.zeros((len(rows), length), dtype=np.int32)
@@ -817,7 +827,10 @@ class FullTokenizer:
             input_ids[row, : len(seq)] = seq
             input_mask[row, : len(seq)] = 1
             segment_ids[row, len_a : len(seq)] = 1
-        return {"input_ids": input_ids, "input_mask": input_mask, "segment_ids": segment_ids}
+        out = {"input_ids": input_ids, "input_mask": input_mask, "segment_ids": segment_ids}
+        if return_num_truncated:
+            out["num_truncated_tokens"] = np.asarray(dropped, dtype=np.int32)
+        return out
 
 
 def _truncate_seq_pair(tokens_a: List[int], tokens_b: List[int], max_length: int) -> Tuple[List[int], List[int]]:
