@@ -377,11 +377,12 @@ class ClassifierConfig:
     init_checkpoint: str = option("", "pretrained or converted weights to fine-tune (empty: random initialisation)")
     do_train: bool = option(True, "fine-tune on train_split")
     do_eval: bool = option(True, "score eval_splits (every example, no dropped batch)")
-    do_predict: bool = option(False, "write predictions for predict_split")
+    do_predict: bool = option(False, "write predictions for predict_splits")
     train_split: str = option("train", "split to train on")
     eval_splits: list[str] = option([], "splits to evaluate (empty: every labelled split except "
                                     "train_split, e.g. dev, or dev_matched,dev_mismatched)")
-    predict_split: str = option("test", "split to write predictions for with do_predict")
+    predict_splits: list[str] = option([], "splits to predict with do_predict (empty: every split without "
+                                       "labels, e.g. test, or test_matched,test_mismatched)")
     epochs: float = option(3.0, "passes over the training data (ignored when train_steps > 0)")
     train_steps: int = option(0, "optimizer steps in total (0: from epochs)")
     batch_size: int = option(32, "training examples per micro-batch")
@@ -588,11 +589,33 @@ def from_dict(cls: type[T], data: Mapping[str, Any], source: str = "<dict>", pre
             close = difflib.get_close_matches(str(name), list(fields), n=1)
             hint = f"; did you mean '{prefix}{close[0]}'?" if close else ""
             raise ConfigError(f"unknown key '{prefix}{name}' in {source}{hint}")
-        kwargs[name] = _convert(value, hints[name], f"{prefix}{name}", source)
+        kwargs[name] = _convert(_over_default(fields[name], hints[name], value), hints[name], f"{prefix}{name}",
+                                source)
     try:
         return cls(**kwargs)
     except ConfigError as err:
         raise ConfigError(f"{source}: {prefix}{err}" if prefix else f"{source}: {err}") from None
+
+
+def _over_default(f: dataclasses.Field, tp: Any, value: Any) -> Any:
+    """A partial mapping for a nested config section applies over that field's own default, so
+    ``--optimizer.adamw.learning_rate 1e-3`` changes one value of a run's optimizer defaults
+    instead of resetting the others to the section class's defaults."""
+    if (not dataclasses.is_dataclass(tp) or not isinstance(value, Mapping) or "base" in value
+            or f.default_factory is dataclasses.MISSING):  # type: ignore[misc]
+        return value
+    default = f.default_factory()  # type: ignore[misc]
+    return _merge(to_dict(default), value) if dataclasses.is_dataclass(default) else value
+
+
+def _merge(default: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+    merged = dict(default)
+    for key, value in override.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping) and "base" not in value:
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
 
 
 def to_dict(config: Any) -> dict[str, Any]:

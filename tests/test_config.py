@@ -135,3 +135,17 @@ def test_every_shipped_yaml_loads_and_builds_tiny(path, mode):
         ids = ms.Tensor(np.arange(12, dtype=np.int32).reshape(2, 6))
         seq, pooled = net(ids, ms.Tensor(np.ones((2, 6), np.int32)), ms.Tensor(np.zeros((2, 6), np.int32)))
         assert seq.shape == (2, 6, 16) and pooled.shape == (2, 16)
+
+
+def test_partial_nested_override_keeps_the_run_defaults_of_that_section():
+    """--optimizer.adamw.learning_rate changes one value of the fine-tuning optimizer defaults
+    (AdamW lr 2e-5, linear decay, weight decay 0.01) instead of resetting the rest of the section
+    to the AdamWeightDecayConfig class defaults."""
+    from src.config import ClassifierConfig
+    cfg = parse_config(ClassifierConfig, ["--model", "bert_tiny", "--optimizer.adamw.learning_rate", "1e-3"])
+    assert cfg.optimizer.optimizer == "adamw"
+    assert cfg.optimizer.adamw.learning_rate == 1e-3
+    assert cfg.optimizer.adamw.power == 1.0 and cfg.optimizer.adamw.weight_decay == 0.01
+    assert cfg.loss_scale.initial_scale == 2.0 ** 32  # untouched sections keep theirs too
+    cfg = parse_config(ClassifierConfig, ["--model", "bert_tiny", "--loss_scale.enabled", "true"])
+    assert cfg.loss_scale.enabled and cfg.loss_scale.initial_scale == 2.0 ** 32
