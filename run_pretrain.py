@@ -25,54 +25,10 @@ import time
 from pathlib import Path
 from typing import Optional, Sequence
 
+from src.runtime import (append_jsonl, measure_matmul_peak, plot_loss_curve, setup_devices,  # noqa: F401
+                         training_flops_per_sequence, write_json)
+
 logger = logging.getLogger("run_pretrain")
-
-
-def setup_devices(config) -> tuple[int, int]:
-    """Execution mode, device and (if distributed) communication; returns (rank, group size)."""
-    import mindspore as ms
-
-    ms.set_context(mode=ms.GRAPH_MODE if config.mode == "graph" else ms.PYNATIVE_MODE,
-                   device_target=config.device_target)
-    if config.device_target != "CPU" and not config.distribute:
-        ms.set_context(device_id=config.device_id)
-    if not config.distribute:
-        return 0, 1
-    from mindspore.communication import get_group_size, get_rank, init
-
-    init()
-    rank, size = get_rank(), get_group_size()
-    ms.set_auto_parallel_context(parallel_mode=ms.ParallelMode.DATA_PARALLEL, gradients_mean=True, device_num=size)
-    return rank, size
-
-
-def training_flops_per_sequence(model, seq_length: int, predictions: int) -> float:
-    """Matmul FLOPs of one forward+backward pass (3x forward) of one sequence."""
-    h, i, layers = model.hidden_size, model.intermediate_size, model.num_hidden_layers
-    per_token_layer = 2 * (4 * h * h + 2 * h * i)  # q, k, v, output projections and the feed-forward
-    attention = 2 * 2 * seq_length * h  # QK^T and PV per token
-    head = 2 * h * h + 2 * h * model.vocab_size  # MLM transform and decoder, per predicted position
-    forward = seq_length * layers * (per_token_layer + attention) + predictions * head
-    return 3.0 * forward
-
-
-def measure_matmul_peak(seconds: float = 1.0) -> float:
-    """Measured float32 matmul throughput of this device in TFLOP/s (4096x1024 @ 1024x1024)."""
-    import mindspore as ms
-    import numpy as np
-
-    a = ms.Tensor(np.random.rand(4096, 1024).astype(np.float32))
-    b = ms.Tensor(np.random.rand(1024, 1024).astype(np.float32))
-    @ms.jit
-    def matmul(x, y):
-        return ms.ops.matmul(x, y)
-
-    matmul(a, b).asnumpy()
-    count, start = 0, time.perf_counter()
-    while time.perf_counter() - start < seconds:
-        matmul(a, b).asnumpy()
-        count += 1
-    return count * 2 * 4096 * 1024 * 1024 / (time.perf_counter() - start) / 1e12
 
 
 def data_mode(data_dir: str) -> Optional[str]:
@@ -81,33 +37,6 @@ def data_mode(data_dir: str) -> Optional[str]:
     if not summaries:
         return None
     return json.loads(summaries[0].read_text(encoding="utf-8")).get("config", {}).get("mode")
-
-
-def plot_loss_curve(metrics_file: Path, output: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    rows = [json.loads(line) for line in metrics_file.read_text(encoding="utf-8").splitlines() if line.strip()]
-    rows = [r for r in rows if r.get("event") == "train"]
-    if not rows:
-        return
-    fig, ax = plt.subplots(figsize=(7, 4))
-    steps = [r["step"] for r in rows]
-    ax.plot(steps, [r["loss"] for r in rows], label="loss")
-    ax.plot(steps, [r["mlm_loss"] for r in rows], label="MLM loss")
-    if any(r["nsp_loss"] for r in rows):
-        ax.plot(steps, [r["nsp_loss"] for r in rows], label="NSP loss")
-    ax.set_xlabel("optimizer step")
-    ax.set_ylabel("loss")
-    ax.grid(alpha=0.3)
-    ax.legend()
-    fig.tight_layout()
-    tmp = output.with_name(f".{output.name}.tmp.png")
-    fig.savefig(tmp, dpi=110)
-    plt.close(fig)
-    os.replace(tmp, output)
 
 
 def run(config) -> dict:
@@ -130,7 +59,8 @@ def run(config) -> dict:
         raise ConfigError(f"data_dir {config.data_dir} does not exist")
     if data_mode(config.data_dir) == "line_by_line" and config.use_nsp:
         raise ConfigError(f"{config.data_dir} holds line_by_line records (no next sentences): set --use_nsp false")
-    rank, group_size = setup_devices(config)
+    rank, group_size = setup_devices(config.mode, config.device_target, config.device_id,
+                                     config.distribute)
     ms.set_seed(config.seed)
     output = Path(config.output_dir)
     is_main = rank == 0
@@ -245,9 +175,10 @@ def run(config) -> dict:
         results.update(evaluate_pretraining(network, eval_set, config.eval_batches, config.use_nsp))
         if is_main:
             print(format_metrics(results, "held-out"), flush=True)
-            _write_json(output / "eval_results.json", results)
+            write_json(output / "eval_results.json", results)
     if is_main and metrics_path.exists():
-        plot_loss_curve(metrics_path, output / "loss_curve.png")
+        plot_loss_curve(metrics_path, output / "loss_curve.png",
+                        [("loss", "loss"), ("mlm_loss", "MLM loss"), ("nsp_loss", "NSP loss")])
     return results
 
 
@@ -256,14 +187,7 @@ def _log_train(record: dict, metrics_path: Path) -> None:
     logger.info("step %d loss %.4f (mlm %.4f nsp %.4f) lr %.3g scale %.0f overflow %d %.1f samples/s%s",
                 record["step"], record["loss"], record["mlm_loss"], record["nsp_loss"], record["lr"],
                 record["loss_scale"], record["overflow_steps"], record["samples_per_second"], mfu)
-    with open(metrics_path, "a", encoding="utf-8") as f:
-        f.write(json.dumps(record) + "\n")
-
-
-def _write_json(path: Path, data: dict) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    append_jsonl(metrics_path, record)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

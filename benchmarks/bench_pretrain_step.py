@@ -34,15 +34,15 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from benchmarks.common import machine_line, print_profile, profile_steps, spawn, worker_peak  # noqa: E402
 
 VOCAB = 30522
 SEQ = 128
@@ -89,16 +89,6 @@ def model_config(name: str):
 # --------------------------------------------------------------------------------------
 # Workers (each runs in its own process)
 # --------------------------------------------------------------------------------------
-def worker_peak(seconds: float) -> dict:
-    import mindspore as ms
-
-    from run_pretrain import measure_matmul_peak
-
-    ms.set_context(mode=ms.GRAPH_MODE, device_target="CPU")
-    # the best of 5: a ceiling, and the least sensitive to other processes and clock changes
-    return {"peak_tflops": max(measure_matmul_peak(seconds) for _ in range(5))}
-
-
 def worker_ours(name: str, steps: int, warmup: int, profile: bool = False) -> dict:
     """Time our train step; with ``profile``, then run ``steps`` more under ``mindspore.Profiler``."""
     import mindspore as ms
@@ -137,31 +127,6 @@ def worker_ours(name: str, steps: int, warmup: int, profile: bool = False) -> di
     if profile:
         result.update(profile_steps(run, steps))
     return result
-
-
-def profile_steps(run, steps: int) -> dict:
-    """Run ``steps`` steps under ``mindspore.Profiler``; per-operator-type milliseconds per step."""
-    import csv
-    import tempfile
-
-    import mindspore as ms
-
-    with tempfile.TemporaryDirectory() as out:
-        profiler = ms.Profiler(output_path=out)
-        start = time.perf_counter()
-        for _ in range(steps):
-            run()
-        wall = (time.perf_counter() - start) / steps
-        profiler.analyse()
-        files = sorted(Path(out).rglob("cpu_op_type_info_0.csv"))
-        if not files:
-            raise RuntimeError(f"mindspore.Profiler wrote no cpu_op_type_info_0.csv under {out}")
-        with open(files[0], newline="", encoding="utf-8") as f:
-            rows = list(csv.DictReader(f))
-    ops = [{"op_type": r["op_type"], "calls_per_step": int(r["type_occurrences"]) // steps,
-            "ms_per_step": float(r["total_compute_time"]) / steps} for r in rows]
-    ops.sort(key=lambda r: -r["ms_per_step"])
-    return {"profile": ops, "profiled_step_s": wall}
 
 
 def worker_hf(name: str, steps: int, warmup: int, threads: int) -> dict:
@@ -208,35 +173,6 @@ def worker_hf(name: str, steps: int, warmup: int, threads: int) -> dict:
             "transformers": transformers.__version__, "threads": torch.get_num_threads()}
 
 
-def _busy_seconds() -> float:
-    import psutil
-
-    t = psutil.cpu_times()
-    return sum(getattr(t, f, 0.0) for f in ("user", "nice", "system", "irq", "softirq", "steal"))
-
-
-def spawn(args: list[str]) -> dict:
-    """Run this script as a worker in a fresh process; its last stdout line is JSON.
-
-    Adds ``background_cores``: CPU time used by every other process on the machine during the
-    worker's run, divided by its wall time (0 on a quiet machine; 1 means a whole core was taken).
-    """
-    import resource
-
-    env = dict(os.environ, GLOG_v="3", USE_TF="0", TF_CPP_MIN_LOG_LEVEL="3")
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    busy, start = _busy_seconds(), time.perf_counter()
-    proc = subprocess.run([sys.executable, __file__, "--worker", *args], capture_output=True, text=True, env=env)
-    wall = time.perf_counter() - start
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    ours = (after.ru_utime - usage.ru_utime) + (after.ru_stime - usage.ru_stime)
-    if proc.returncode:
-        raise RuntimeError(f"worker {args} failed:\n{proc.stderr[-3000:]}")
-    result = json.loads(proc.stdout.strip().splitlines()[-1])
-    result["background_cores"] = max(0.0, (_busy_seconds() - busy - ours) / wall)
-    return result
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--configs", default="small,base4", help=f"comma-separated, from {', '.join(CONFIGS)}")
@@ -270,17 +206,18 @@ def main(argv: list[str] | None = None) -> int:
     if args.profile:
         if args.profile not in CONFIGS:
             parser.error(f"unknown config {args.profile!r}; choose from {', '.join(CONFIGS)}")
-        print_profile(args.profile, spawn(["profile", args.profile, *common]), args.steps)
+        print_profile(f"{DESCRIPTIONS[args.profile]}, seq {SEQ}", spawn(__file__, ["profile", args.profile, *common]),
+                      args.steps)
         return 0
     names = [n.strip() for n in args.configs.split(",") if n.strip()]
     unknown = [n for n in names if n not in CONFIGS]
     if unknown:
         parser.error(f"unknown config(s) {unknown}; choose from {', '.join(CONFIGS)}")
-    peak = spawn(["peak", *common])["peak_tflops"]
+    peak = spawn(__file__, ["peak", *common])["peak_tflops"]
     rows = []
     for name in names:
-        ours = spawn(["ours", name, *common])
-        hf = spawn(["hf", name, *common])
+        ours = spawn(__file__, ["ours", name, *common])
+        hf = spawn(__file__, ["hf", name, *common])
         batch = CONFIGS[name]["batch"]
         flops = training_flops_per_sequence(model_config(name), SEQ, PREDICTIONS)
         row = {"config": name, "description": DESCRIPTIONS[name], "batch": batch, "flops_per_sequence": flops,
@@ -299,9 +236,7 @@ def main(argv: list[str] | None = None) -> int:
     elapsed = time.perf_counter() - start
 
     background = max(r[side]["background_cores"] for r in rows for side in ("ours", "hf")) if rows else 0.0
-    print(f"{_cpu_model()} ({platform.machine()}), {os.cpu_count()} cores, Python {platform.python_version()}, "
-          f"MindSpore {_version('mindspore')} (GRAPH), PyTorch {rows[0]['hf']['torch'] if rows else '?'} "
-          f"({args.threads} threads), transformers {rows[0]['hf']['transformers'] if rows else '?'}; "
+    print(f"{machine_line(rows[0]['hf'] if rows else None, args.threads)}; "
           f"seq {SEQ}, vocab {VOCAB}, {PREDICTIONS} masked positions, float32, dropout 0.1, clip 1.0; "
           f"median of {args.steps} steps after {args.warmup} warm-up steps; MindSpore fp32 matmul peak (best of 5) "
           f"{peak * 1e3:.0f} GFLOP/s; {elapsed:.0f} s in all; other processes used up to {background:.2f} "
@@ -319,36 +254,6 @@ def main(argv: list[str] | None = None) -> int:
         Path(args.json).write_text(json.dumps({"peak_tflops": peak, "rows": rows, "seconds": elapsed}, indent=2) + "\n",
                                    encoding="utf-8")
     return 0
-
-
-def print_profile(name: str, result: dict, steps: int, top: int = 16) -> None:
-    ops = result["profile"]
-    total = sum(r["ms_per_step"] for r in ops)
-    print(f"{DESCRIPTIONS[name]}, seq {SEQ}: step {result['median_s'] * 1e3:.0f} ms unprofiled (median of {steps}), "
-          f"{result['profiled_step_s'] * 1e3:.0f} ms under the profiler, of which operators "
-          f"{total:.0f} ms; other processes used {result['background_cores']:.2f} cores\n")
-    print("| operator type | calls / step | ms / step | share of operator time |\n| --- | --- | --- | --- |")
-    for r in ops[:top]:
-        print(f"| {r['op_type']} | {r['calls_per_step']} | {r['ms_per_step']:.1f} | {r['ms_per_step'] / total:.1%} |")
-    rest = ops[top:]
-    print(f"| {len(rest)} other types | {sum(r['calls_per_step'] for r in rest)} | "
-          f"{sum(r['ms_per_step'] for r in rest):.1f} | {sum(r['ms_per_step'] for r in rest) / total:.1%} |")
-
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
-
-
-def _version(package: str) -> str:
-    from importlib.metadata import version
-
-    return version(package)
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ from mindspore import Parameter, Tensor, nn, ops
 from mindspore.common.initializer import TruncatedNormal, initializer
 
 from .config import BertConfig
+from .fused_ops import BiasGelu, DropoutAddLayerNorm, LayerNormDropout, MaskedSoftmaxDropout, SelfAttention
 
 MS_DTYPES = {"float32": ms.float32, "float16": ms.float16}
 
@@ -49,6 +50,18 @@ def dense(in_channels: int, out_channels: int, config: BertConfig) -> nn.Dense:
 
 def layer_norm(config: BertConfig) -> nn.LayerNorm:
     return nn.LayerNorm((config.hidden_size,), epsilon=config.layer_norm_eps)
+
+
+_MATMUL_NT = ops.MatMul(transpose_b=True)
+_BATCH_MATMUL_NT = ops.BatchMatMul(transpose_b=True)
+
+
+def dense_without_bias(x: Tensor, cell: nn.Dense, compute_type) -> Tensor:
+    """``x @ cell.weight.T`` in ``compute_type``, [.., in] -> [.., out]: a Dense whose bias is added by
+    the fused operator that follows it."""
+    shape = x.shape
+    out = _MATMUL_NT(x.reshape(-1, shape[-1]).astype(compute_type), cell.weight.astype(compute_type))
+    return out.reshape(shape[:-1] + (out.shape[-1],))
 
 
 def relative_position_index(length: int, max_relative_position: int) -> np.ndarray:
@@ -87,7 +100,7 @@ class BertEmbeddings(nn.Cell):
                                                     embedding_table=init)
         self.token_type_embeddings = nn.Embedding(config.type_vocab_size, config.hidden_size, embedding_table=init)
         self.LayerNorm = layer_norm(config)
-        self.dropout = nn.Dropout(p=config.hidden_dropout_prob)
+        self.norm_dropout = LayerNormDropout(config.hidden_dropout_prob, config.layer_norm_eps)
 
     def construct(self, input_ids: Tensor, segment_ids: Tensor) -> Tensor:
         """input_ids, segment_ids: int32 [B, S] -> float32 [B, S, H]."""
@@ -95,8 +108,7 @@ class BertEmbeddings(nn.Cell):
         if self.use_absolute_positions:
             seq_length = input_ids.shape[1]
             x = x + self.position_embeddings.embedding_table[:seq_length].expand_dims(0)  # (1, S, H)
-        x = self.LayerNorm(x.astype(ms.float32))
-        return self.dropout(x)
+        return self.norm_dropout(x.astype(ms.float32), self.LayerNorm.gamma, self.LayerNorm.beta)
 
 
 class BertSelfAttention(nn.Cell):
@@ -116,10 +128,12 @@ class BertSelfAttention(nn.Cell):
         self.query = dense(config.hidden_size, config.hidden_size, config)
         self.key = dense(config.hidden_size, config.hidden_size, config)
         self.value = dense(config.hidden_size, config.hidden_size, config)
-        self.dropout = nn.Dropout(p=config.attention_probs_dropout_prob)
-        self.softmax = nn.Softmax(axis=-1)
         self.use_relative_positions = config.use_relative_positions
-        if self.use_relative_positions:
+        if not self.use_relative_positions:  # BERT: heads, mask, softmax, dropout and P V in one operator
+            self.attention = SelfAttention(self.num_heads, config.attention_probs_dropout_prob, self.scale,
+                                           self.compute_type)
+        else:  # NEZHA
+            self.softmax_dropout = MaskedSoftmaxDropout(config.attention_probs_dropout_prob, self.scale)
             length = max(config.seq_length, config.max_position_embeddings)
             self.relative_index = Tensor(relative_position_index(length, config.max_relative_position))
             table = sinusoid_relative_table(config.max_relative_position, self.head_dim)
@@ -130,31 +144,37 @@ class BertSelfAttention(nn.Cell):
             else:  # released NEZHA: a fixed sinusoid, a constant rather than a weight
                 self.relative_positions_embeddings = Tensor(table)
 
+    def construct(self, hidden_states: Tensor, mask_bias: Tensor) -> Tensor:
+        """hidden_states float [B, S, H]; mask_bias float32 [B, 1, 1, S] (0 keep, -10000 drop) -> [B, S, H]."""
+        if self.use_relative_positions:
+            return self._relative_attention(hidden_states, mask_bias)
+        b, s, _ = hidden_states.shape
+        # Q|K|V from one matmul against the three weights stacked: (B, S, 3H)
+        weight = ops.concat((self.query.weight, self.key.weight, self.value.weight)).astype(self.compute_type)
+        bias = ops.concat((self.query.bias, self.key.bias, self.value.bias))
+        qkv = _MATMUL_NT(hidden_states.reshape(b * s, -1).astype(self.compute_type), weight).reshape(b, s, -1)
+        return self.attention(qkv, bias, mask_bias)  # the biases, heads, scores, softmax, dropout, P V
+
     def _heads(self, x: Tensor) -> Tensor:
         """(B, S, H) -> (B, N, S, D)"""
         b, s, _ = x.shape
         return x.reshape(b, s, self.num_heads, self.head_dim).transpose(0, 2, 1, 3)
 
-    def construct(self, hidden_states: Tensor, mask_bias: Tensor) -> Tensor:
-        """hidden_states float [B, S, H]; mask_bias float32 [B, 1, 1, S] (0 keep, -10000 drop) -> [B, S, H]."""
+    def _relative_attention(self, hidden_states: Tensor, mask_bias: Tensor) -> Tensor:
+        """NEZHA: ``scores = (Q Kᵀ + Q Rkᵀ) / sqrt(D) + mask_bias``, ``context = P V + P Rv``."""
         b, s, _ = hidden_states.shape
         q = self._heads(self.query(hidden_states))  # (B, N, S, D)
         k = self._heads(self.key(hidden_states))
         v = self._heads(self.value(hidden_states))
-        scores = ops.matmul(q, k.swapaxes(-1, -2))  # (B, N, S, S)
-        if self.use_relative_positions:
-            rel = ops.gather(self.relative_positions_embeddings.astype(self.compute_type),
-                             self.relative_index[:s, :s], 0)  # (S, S, D)
-            q_t = q.transpose(2, 0, 1, 3).reshape(s, b * self.num_heads, self.head_dim)  # (S, B*N, D)
-            rel_scores = ops.bmm(q_t, rel.swapaxes(1, 2))  # (S, B*N, S)
-            scores = scores + rel_scores.reshape(s, b, self.num_heads, s).transpose(1, 2, 0, 3)
-        scores = scores.astype(ms.float32) * self.scale + mask_bias
-        probs = self.dropout(self.softmax(scores)).astype(self.compute_type)  # (B, N, S, S)
-        context = ops.matmul(probs, v)  # (B, N, S, D)
-        if self.use_relative_positions:
-            p_t = probs.transpose(2, 0, 1, 3).reshape(s, b * self.num_heads, s)  # (S, B*N, S)
-            rel_context = ops.bmm(p_t, rel)  # (S, B*N, D)
-            context = context + rel_context.reshape(s, b, self.num_heads, self.head_dim).transpose(1, 2, 0, 3)
+        rel = ops.gather(self.relative_positions_embeddings.astype(self.compute_type),
+                         self.relative_index[:s, :s], 0)  # (S, S, D)
+        q_t = q.transpose(2, 0, 1, 3).reshape(s, b * self.num_heads, self.head_dim)  # (S, B*N, D)
+        rel_scores = ops.bmm(q_t, rel.swapaxes(1, 2))  # (S, B*N, S)
+        scores = _BATCH_MATMUL_NT(q, k) + rel_scores.reshape(s, b, self.num_heads, s).transpose(1, 2, 0, 3)
+        probs = self.softmax_dropout(scores, mask_bias).astype(self.compute_type)  # (B, N, S, S)
+        p_t = probs.transpose(2, 0, 1, 3).reshape(s, b * self.num_heads, s)  # (S, B*N, S)
+        rel_context = ops.bmm(p_t, rel)  # (S, B*N, D)
+        context = ops.matmul(probs, v) + rel_context.reshape(s, b, self.num_heads, self.head_dim).transpose(1, 2, 0, 3)
         return context.transpose(0, 2, 1, 3).reshape(b, s, self.hidden_size)  # (B, S, H)
 
 
@@ -165,11 +185,13 @@ class BertSelfOutput(nn.Cell):
         super().__init__()
         self.dense = dense(config.hidden_size, config.hidden_size, config)
         self.LayerNorm = layer_norm(config)
-        self.dropout = nn.Dropout(p=config.hidden_dropout_prob)
+        self.dropout_add_norm = DropoutAddLayerNorm(config.hidden_dropout_prob, config.layer_norm_eps)
+        self.compute_type = MS_DTYPES[config.compute_type]
 
     def construct(self, context: Tensor, residual: Tensor) -> Tensor:
-        x = self.dropout(self.dense(context)).astype(ms.float32)
-        return self.LayerNorm(x + residual)
+        """LayerNorm(dropout(context W + b) + residual): [B, S, H] -> float32 [B, S, H]"""
+        return self.dropout_add_norm(dense_without_bias(context, self.dense, self.compute_type), self.dense.bias,
+                                     residual, self.LayerNorm.gamma, self.LayerNorm.beta)
 
 
 class BertAttention(nn.Cell):
@@ -186,10 +208,17 @@ class BertIntermediate(nn.Cell):
     def __init__(self, config: BertConfig):
         super().__init__()
         self.dense = dense(config.hidden_size, config.intermediate_size, config)
-        self.intermediate_act_fn = activation(config.hidden_act)
+        self.compute_type = MS_DTYPES[config.compute_type]
+        self.fused_gelu = config.hidden_act == "gelu"
+        if self.fused_gelu:  # the Dense bias and the exact GELU in one operator
+            self.bias_gelu = BiasGelu()
+        else:
+            self.intermediate_act_fn = activation(config.hidden_act)
 
     def construct(self, hidden_states: Tensor) -> Tensor:
         """[B, S, H] -> [B, S, I]"""
+        if self.fused_gelu:
+            return self.bias_gelu(dense_without_bias(hidden_states, self.dense, self.compute_type), self.dense.bias)
         return self.intermediate_act_fn(self.dense(hidden_states))
 
 
@@ -198,12 +227,13 @@ class BertOutput(nn.Cell):
         super().__init__()
         self.dense = dense(config.intermediate_size, config.hidden_size, config)
         self.LayerNorm = layer_norm(config)
-        self.dropout = nn.Dropout(p=config.hidden_dropout_prob)
+        self.dropout_add_norm = DropoutAddLayerNorm(config.hidden_dropout_prob, config.layer_norm_eps)
+        self.compute_type = MS_DTYPES[config.compute_type]
 
     def construct(self, intermediate: Tensor, residual: Tensor) -> Tensor:
-        """intermediate [B, S, I], residual float32 [B, S, H] -> float32 [B, S, H]"""
-        x = self.dropout(self.dense(intermediate)).astype(ms.float32)
-        return self.LayerNorm(x + residual)
+        """LayerNorm(dropout(intermediate W + b) + residual): [B, S, I], float32 [B, S, H] -> float32 [B, S, H]"""
+        return self.dropout_add_norm(dense_without_bias(intermediate, self.dense, self.compute_type),
+                                     self.dense.bias, residual, self.LayerNorm.gamma, self.LayerNorm.beta)
 
 
 class BertLayer(nn.Cell):

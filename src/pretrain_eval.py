@@ -1,5 +1,8 @@
 """Evaluation of a pretraining network on held-out records: MLM accuracy, NSP accuracy, MLM
-perplexity, and the unigram baseline (always predicting the most frequent masked token)."""
+perplexity, and the two baselines to read them against: the unigram baseline (always predicting
+the most frequent masked token) and the NSP majority class (always giving the more frequent
+next-sentence label: create_pretraining_data makes more RandomNext than IsNext pairs, because a
+pair whose A is the only segment at hand must take its B from another document)."""
 from __future__ import annotations
 
 import math
@@ -34,13 +37,14 @@ def evaluate_pretraining(network: BertForPreTraining, dataset, max_batches: int 
     """Metrics over ``dataset`` (batches of the seven record columns); ``max_batches`` 0 = all.
 
     Returns:
-        ``{"mlm_accuracy", "mlm_perplexity", "mlm_loss", "nsp_accuracy", "unigram_accuracy",
-        "masked_tokens", "sequences"}``; ``nsp_accuracy`` is None without NSP.
+        ``{"mlm_accuracy", "mlm_perplexity", "mlm_loss", "nsp_accuracy", "nsp_majority", "unigram_accuracy",
+        "masked_tokens", "sequences"}``; ``nsp_accuracy`` and ``nsp_majority`` (the accuracy of always
+        answering the more frequent label) are None without NSP.
     """
     was_training = network.training
     network.set_train(False)
     predictor = PretrainingPredictions(network)
-    correct = total = nsp_correct = sequences = 0
+    correct = total = nsp_correct = nsp_random = sequences = 0
     nll = 0.0
     labels: Counter = Counter()
     try:
@@ -54,7 +58,9 @@ def evaluate_pretraining(network: BertForPreTraining, dataset, max_batches: int 
             total += int(weights.sum())
             nll -= float(true_log_prob.asnumpy()[weights].astype(np.float64).sum())
             labels.update(ids[weights].tolist())
-            nsp_correct += int((nsp_pred.asnumpy() == batch[3].asnumpy().reshape(-1)).sum())
+            nsp_labels = batch[3].asnumpy().reshape(-1)  # 1: RandomNext
+            nsp_correct += int((nsp_pred.asnumpy() == nsp_labels).sum())
+            nsp_random += int(nsp_labels.sum())
             sequences += len(ids)
     finally:
         network.set_train(was_training)
@@ -66,6 +72,7 @@ def evaluate_pretraining(network: BertForPreTraining, dataset, max_batches: int 
         "mlm_loss": loss,
         "mlm_perplexity": math.exp(min(loss, 700.0)),
         "nsp_accuracy": nsp_correct / sequences if use_nsp else None,
+        "nsp_majority": max(nsp_random, sequences - nsp_random) / sequences if use_nsp else None,
         "unigram_accuracy": labels.most_common(1)[0][1] / total,
         "masked_tokens": total,
         "sequences": sequences,
@@ -76,6 +83,8 @@ def format_metrics(metrics: dict, prefix: Optional[str] = None) -> str:
     parts = [f"MLM accuracy {metrics['mlm_accuracy']:.4f} (unigram baseline {metrics['unigram_accuracy']:.4f})",
              f"MLM perplexity {metrics['mlm_perplexity']:.2f}"]
     if metrics.get("nsp_accuracy") is not None:
-        parts.append(f"NSP accuracy {metrics['nsp_accuracy']:.4f}")
+        majority = metrics.get("nsp_majority")
+        majority = f" (majority class {majority:.4f})" if majority is not None else ""
+        parts.append(f"NSP accuracy {metrics['nsp_accuracy']:.4f}{majority}")
     parts.append(f"on {metrics['sequences']:,} sequences, {metrics['masked_tokens']:,} masked tokens")
     return (f"{prefix}: " if prefix else "") + ", ".join(parts)

@@ -6,8 +6,9 @@ optimizer step on any loss network, with every option an argument instead of a c
 combination (the zoo has five train-step cells):
 
     forward, backward on the scaled loss -> [accumulate N micro-batches] -> all-reduce (data
-    parallel) -> unscale (÷ scale × accumulation) -> global-norm clip -> overflow check ->
-    update the loss scale -> apply the update only if every gradient is finite.
+    parallel) -> global norm -> overflow check (the norm is not finite) -> update the loss scale
+    -> unscale and global-norm clip (one multiplication per gradient) -> apply the update only if
+    every gradient is finite.
 
 It is written with ``mindspore.amp.DynamicLossScaler`` and ``all_finite`` rather than
 ``nn.TrainOneStepWithLossScaleCell``, which has no CPU kernel (NPUGetFloatStatusV2), so the same
@@ -23,7 +24,8 @@ import mindspore as ms
 from mindspore import Parameter, Tensor, nn, ops
 
 from .config import BertConfig
-from .heads import BertForPreTraining
+from .fused_ops import SumOfSquares
+from .heads import BertForPreTraining, BertForSequenceClassification
 
 
 class BertPretrainingLoss(BertForPreTraining):
@@ -65,6 +67,37 @@ def masked_lm_loss(logits: Tensor, ids: Tensor, weights: Tensor) -> Tensor:
 
 def next_sentence_loss(logits: Tensor, labels: Tensor) -> Tensor:
     """logits float32 [B, 2], labels int32 [B, 1] -> mean CE."""
+    return classification_loss(logits, labels)
+
+
+class BertClassificationLoss(BertForSequenceClassification):
+    """:class:`BertForSequenceClassification` with its fine-tuning loss (parameter names stay
+    ``bert.*`` / ``classifier.*``): mean cross-entropy over the batch, or the mean squared error
+    when ``num_labels == 1`` (regression). In float32.
+
+    Inputs:
+        input_ids, input_mask, segment_ids: int32 [B, S]; label_ids: int32 [B] or [B, 1]
+        (float32 for regression).
+
+    Outputs:
+        ``(loss, ())``, a float32 scalar and no auxiliary values (the form :class:`TrainStep` takes).
+    """
+
+    def __init__(self, config: BertConfig, num_labels: int, dropout_prob: Optional[float] = None):
+        super().__init__(config, num_labels, dropout_prob)
+        self.num_labels = num_labels
+
+    def construct(self, input_ids, input_mask, segment_ids, label_ids):
+        logits = super().construct(input_ids, input_mask, segment_ids)
+        if self.num_labels == 1:
+            loss = ((logits.reshape(-1) - label_ids.reshape(-1).astype(ms.float32)) ** 2).mean()
+        else:
+            loss = classification_loss(logits, label_ids)
+        return loss, ()
+
+
+def classification_loss(logits: Tensor, labels: Tensor) -> Tensor:
+    """logits float32 [B, C], labels int32 [B] or [B, 1] -> mean CE."""
     log_probs = ops.log_softmax(logits.astype(ms.float32), -1)
     return -ops.gather_elements(log_probs, 1, labels.reshape(-1, 1).astype(ms.int32)).mean()
 
@@ -105,6 +138,7 @@ class TrainStep:
         self.scaler.counter.name = "loss_scale.counter"
         self.accumulation_steps = accumulation_steps
         self.clip_norm = float(clip_norm or 0.0)
+        self.sum_of_squares = SumOfSquares([w.dtype for w in self.weights])
         self.grad_reducer = grad_reducer
         self.group_size = group_size
         if group_size > 1:
@@ -130,15 +164,26 @@ class TrainStep:
         return loss * self.scaler.scale_value, (loss, aux)
 
     def _apply(self, grads):
-        """Reduce, unscale, clip, check, update the scale and (if finite) the weights."""
+        """Reduce, check, update the scale, unscale and clip, and (if finite) update the weights.
+
+        One pass over the gradients gives their global norm, which is finite exactly when every
+        gradient is (or the sum of squares of the scaled gradients overflows float32, which is an
+        overflow too); then one multiplication per gradient unscales and clips:
+        ``g / scale * clip / max(norm, clip)`` with ``norm`` the unscaled global norm.
+        """
         if self.grad_reducer is not None:
             grads = self.grad_reducer(grads)
-        grads = self.scaler.unscale(grads)
-        finite = ms.amp.all_finite(grads)
+        squares = self.sum_of_squares(grads)  # of the scaled gradients
+        finite = ops.isfinite(squares)
+        inverse_scale = ops.reciprocal(self.scaler.scale_value.value())
         if self.use_loss_scale:
             self.scaler.adjust(finite)
+        factor = inverse_scale
         if self.clip_norm > 0:
-            grads = ops.clip_by_global_norm(grads, self.clip_norm)
+            norm = ops.sqrt(squares) * inverse_scale
+            factor = factor * self.clip_norm / ops.maximum(norm, self.clip_norm)
+        if self.use_loss_scale or self.clip_norm > 0:
+            grads = tuple(g * factor.astype(g.dtype) for g in grads)
         if finite:
             self.optimizer(grads)
         return ops.logical_not(finite)

@@ -8,7 +8,8 @@ from mindspore import Parameter, Tensor, nn, ops
 
 from src.checkpoint import CheckpointError
 from src.checkpoint_manager import CheckpointManager
-from src.training import BertPretrainingLoss, TrainStep, masked_lm_loss, next_sentence_loss
+from src.training import (BertClassificationLoss, BertPretrainingLoss, TrainStep, classification_loss,
+                          masked_lm_loss, next_sentence_loss)
 from tests.conftest import tiny_config
 
 
@@ -62,6 +63,51 @@ def test_unscaled_gradients_equal_the_plain_ones(mode):
         TrainStep(net, nn.SGD(net.trainable_params(), 0.1), loss_scale=scale, clip_norm=None)(x)
         weights.append(net.w.asnumpy())
     np.testing.assert_allclose(weights[0], weights[1], rtol=1e-6)
+
+
+@pytest.mark.parametrize("scale", [None, 2.0 ** 32])
+@pytest.mark.parametrize("clip", [0.05, 100.0])
+def test_unscaling_and_clipping_match_numpy(mode, scale, clip):
+    """One SGD step (lr 1) applies g * clip / max(|g|, clip), with g the unscaled gradient."""
+    x = np.random.default_rng(4).standard_normal((4, 3)).astype(np.float32)
+    net = Toy()
+    w0 = net.w.asnumpy().astype(np.float64)
+    TrainStep(net, nn.SGD(net.trainable_params(), 1.0), loss_scale=scale, clip_norm=clip)(Tensor(x))
+    grad = (2 * (x @ w0)[:, None] * x).mean(0)  # d mean((x . w)^2) / dw
+    grad *= clip / max(np.linalg.norm(grad), clip)
+    np.testing.assert_allclose(net.w.asnumpy(), w0 - grad, rtol=1e-5, atol=1e-7)
+
+
+def test_overflow_is_detected_with_clipping_on(mode):
+    net = Toy()
+    step = TrainStep(net, nn.SGD(net.trainable_params(), 0.1), loss_scale=1024.0, clip_norm=1.0)
+    before = net.w.asnumpy().copy()
+    _, _, overflow, _, applied = step(Tensor(np.array([[1.0, np.nan, 1.0]], np.float32)))
+    assert bool(overflow) and bool(applied)
+    np.testing.assert_array_equal(net.w.asnumpy(), before)
+    assert float(step.scaler.scale_value.asnumpy()) == 512.0
+
+
+def test_classification_loss_matches_numpy(mode):
+    rng = np.random.default_rng(5)
+    ids = Tensor(rng.integers(1, 99, (4, 7)).astype(np.int32))
+    mask, seg = Tensor(np.ones((4, 7), np.int32)), Tensor(np.zeros((4, 7), np.int32))
+    labels = np.array([0, 2, 1, 2], np.int32)
+    net = BertClassificationLoss(tiny_config(), num_labels=3)
+    net.set_train(False)
+    loss, aux = net(ids, mask, seg, Tensor(labels))
+    assert aux == ()
+    logits = super(BertClassificationLoss, net).construct(ids, mask, seg).asnumpy().astype(np.float64)
+    log_probs = logits - np.log(np.exp(logits).sum(-1, keepdims=True))
+    np.testing.assert_allclose(loss.asnumpy(), -log_probs[np.arange(4), labels].mean(), rtol=1e-5)
+    column = classification_loss(Tensor(logits.astype(np.float32)), Tensor(labels[:, None]))  # labels [B, 1]
+    np.testing.assert_allclose(column.asnumpy(), -log_probs[np.arange(4), labels].mean(), rtol=1e-5)
+    regression = BertClassificationLoss(tiny_config(), num_labels=1)
+    regression.set_train(False)
+    targets = rng.standard_normal(4).astype(np.float32)
+    loss, _ = regression(ids, mask, seg, Tensor(targets))
+    predictions = super(BertClassificationLoss, regression).construct(ids, mask, seg).asnumpy()[:, 0]
+    np.testing.assert_allclose(loss.asnumpy(), ((predictions - targets) ** 2).mean(), rtol=1e-5)
 
 
 def batch(rng, b, s=7, p=2):

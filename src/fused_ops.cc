@@ -1,0 +1,792 @@
+// Fused float32 CPU kernels for the BERT encoder, called through mindspore.ops.Custom(func_type="aot").
+//
+// src/fused_ops.py compiles this file with g++ at first use and falls back to standard MindSpore
+// operators when it cannot (no compiler, not a CPU device). Each kernel has the MindSpore AOT
+// signature
+//     int Kernel(int nparam, void **params, int *ndims, int64_t **shapes, const char **dtypes,
+//                void *stream, void *extra)
+// with the inputs first, then the outputs, in params. "Rows" are all leading dimensions of the
+// first input; the last dimension is the row length. The math is the textbook formula of each
+// operator in float32 (exact erf GELU, two-pass LayerNorm, max-shifted softmax); only the
+// schedule differs from the unfused operators.
+//
+// Dropout multiplies by mask / (1 - p) with mask in {0, 1} (so nan * 0 stays nan, as in
+// MindSpore's Dropout). Masks come from a counter-based hash: element i of a call with seed s is
+// kept when the (i mod 2)-th 32-bit half of SplitMix64(s * 0x9E3779B97F4A7C15 + i / 2) is
+// >= p * 2^32. The seed is an int32 tensor drawn by a MindSpore random operator in the graph, so
+// masks follow mindspore.set_seed; every mask is returned to the graph (uint8, 1 = kept) for the
+// backward pass.
+//
+// Each kernel splits its rows (or attention heads) into blocks that the threads take in turn.
+// Scalars read inside the per-thread lambdas are locals, not closure members: GCC cannot prove
+// that float stores do not alias a captured float, and then does not vectorise.
+
+#include <sched.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <cstdint>
+#include <cstdlib>
+#include <string>
+#include <thread>
+#include <vector>
+
+#ifndef BERT_ZOO_SCALAR_MATH
+// The vector variants of erff and expf in glibc's libmvec (2.35 and newer): with these
+// declarations GCC calls them from "omp simd" loops. Built with -DBERT_ZOO_SCALAR_MATH when
+// the C library has no libmvec erff.
+#pragma omp declare simd notinbranch
+extern "C" float erff(float);
+#pragma omp declare simd notinbranch
+extern "C" float expf(float);
+#endif
+
+namespace {
+
+constexpr float kInvSqrt2 = 0.70710678118654752440f;
+constexpr float kInvSqrt2Pi = 0.39894228040143267794f;
+
+int64_t NumElements(int ndim, const int64_t *shape) {
+  int64_t n = 1;
+  for (int i = 0; i < ndim; ++i) n *= shape[i];
+  return n;
+}
+
+int NumThreads() {
+  static const int threads = [] {
+    const char *env = std::getenv("BERT_ZOO_KERNEL_THREADS");
+    int t = env ? std::atoi(env) : 0;
+    if (t <= 0) {
+      cpu_set_t set;
+      t = sched_getaffinity(0, sizeof(set), &set) == 0 ? CPU_COUNT(&set) : 1;
+    }
+    return std::max(1, std::min(t, 64));
+  }();
+  return threads;
+}
+
+// [0, n) cut into blocks: about 8 per thread, at least min_chunk items per thread (one block in
+// all when n is small or there is one thread).
+struct Blocks {
+  int64_t n, size, count;
+  Blocks(int64_t n_, int64_t min_chunk) : n(n_) {
+    const int64_t by_size = n / std::max<int64_t>(1, min_chunk);
+    const int64_t threads = std::max<int64_t>(1, std::min<int64_t>(NumThreads(), by_size));
+    size = threads == 1 ? std::max<int64_t>(1, n) : std::max<int64_t>(1, n / (8 * threads));
+    count = (n + size - 1) / size;
+  }
+};
+
+// Runs f(begin, end, block) for every block, on up to NumThreads() threads (the caller and
+// workers) taking blocks from a shared counter: a thread that gets less CPU (MindSpore's pool
+// threads spin-wait while a custom kernel runs) holds the others up by one block, not by half
+// of the work. Per-block partial results (indexed by block) summed in block order do not depend
+// on which thread ran which block, so the kernels are deterministic.
+template <class F>
+void ParallelFor(const Blocks &blocks, F &&f) {
+  const int threads = static_cast<int>(std::min<int64_t>(NumThreads(), blocks.count));
+  std::atomic<int64_t> next{0};
+  auto work = [&f, &next, &blocks] {
+    for (int64_t b = next.fetch_add(1); b < blocks.count; b = next.fetch_add(1)) {
+      f(b * blocks.size, std::min(blocks.n, (b + 1) * blocks.size), b);
+    }
+  };
+  std::vector<std::thread> workers;
+  for (int t = 1; t < threads; ++t) workers.emplace_back(work);
+  work();
+  for (auto &w : workers) w.join();
+}
+
+inline uint64_t SplitMix64(uint64_t z) {
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+  return z ^ (z >> 31);
+}
+
+// Dropout mask bytes for elements [begin, end) of a call: two 32-bit draws per 64-bit hash.
+void DropoutMask(uint64_t seed, float drop_prob, int64_t begin, int64_t end, uint8_t *mask) {
+  const uint64_t threshold = static_cast<uint64_t>(static_cast<double>(drop_prob) * 4294967296.0);
+  const uint64_t base = seed * 0x9E3779B97F4A7C15ULL;
+  int64_t i = begin;
+  if (i & 1) {  // odd start: the high half of the previous pair
+    mask[i] = (SplitMix64(base + static_cast<uint64_t>(i >> 1)) >> 32) >= threshold;
+    ++i;
+  }
+  const int64_t pairs_end = (end - i) / 2;
+  uint8_t *m = mask + i;
+  const uint64_t first = static_cast<uint64_t>(i >> 1);
+#pragma omp simd
+  for (int64_t k = 0; k < pairs_end; ++k) {
+    uint64_t h = SplitMix64(base + first + static_cast<uint64_t>(k));
+    m[2 * k] = (h & 0xFFFFFFFFULL) >= threshold;
+    m[2 * k + 1] = (h >> 32) >= threshold;
+  }
+  i += 2 * pairs_end;
+  if (i < end) mask[i] = (SplitMix64(base + static_cast<uint64_t>(i >> 1)) & 0xFFFFFFFFULL) >= threshold;
+}
+
+inline float DropProb(const float *keep_prob) { return 1.0f - keep_prob[0]; }
+
+// out[j] = sum over blocks c of partial[c * stride + offset + j], for j < cols (per-block column
+// sums accumulated in double).
+void ReduceColumns(const std::vector<double> &partial, int64_t blocks, int64_t stride, int64_t offset,
+                   int64_t cols, float *out) {
+  for (int64_t j = 0; j < cols; ++j) {
+    double s = 0.0;
+    for (int64_t c = 0; c < blocks; ++c) s += partial[c * stride + offset + j];
+    out[j] = static_cast<float>(s);
+  }
+}
+
+// mean and 1/sqrt(var + eps) of one row (two passes, float lanes, double combine).
+inline void RowMoments(const float *z, int64_t h, float eps, float *mean_out, float *rstd_out) {
+  float sum = 0.0f;
+#pragma omp simd reduction(+ : sum)
+  for (int64_t j = 0; j < h; ++j) sum += z[j];
+  const float mean = sum / static_cast<float>(h);
+  float sq = 0.0f;
+#pragma omp simd reduction(+ : sq)
+  for (int64_t j = 0; j < h; ++j) {
+    float d = z[j] - mean;
+    sq += d * d;
+  }
+  *mean_out = mean;
+  *rstd_out = 1.0f / std::sqrt(sq / static_cast<float>(h) + eps);
+}
+
+// d(LayerNorm input) of one row given g = dy * gamma and xhat: rstd * (g - mean(g) - xhat * mean(g * xhat)).
+inline void RowLayerNormBackward(const float *g, const float *z, float mean, float rstd, int64_t h, float *dz) {
+  float sum_g = 0.0f, sum_gx = 0.0f;
+#pragma omp simd reduction(+ : sum_g, sum_gx)
+  for (int64_t j = 0; j < h; ++j) {
+    float xhat = (z[j] - mean) * rstd;
+    sum_g += g[j];
+    sum_gx += g[j] * xhat;
+  }
+  const float mg = sum_g / static_cast<float>(h), mgx = sum_gx / static_cast<float>(h);
+#pragma omp simd
+  for (int64_t j = 0; j < h; ++j) {
+    float xhat = (z[j] - mean) * rstd;
+    dz[j] = rstd * (g[j] - mg - xhat * mgx);
+  }
+}
+
+// Register tile of Gemm: kTileRows x kTileCols accumulators (16 AVX-512 registers).
+constexpr int64_t kTileRows = 8;
+constexpr int64_t kTileCols = 32;
+
+inline int64_t RoundUp(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
+
+// c[m x n] = op(a) b[k x n], op(a) = a [m x k] or, with kTransposeA, the transpose of a [k x m];
+// row-major with leading dimensions; m % kTileRows == 0 and n % kTileCols == 0 (callers pad
+// their buffers with zeros).
+template <bool kTransposeA>
+void Gemm(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, const float *b, int64_t ldb, float *c,
+          int64_t ldc) {
+  for (int64_t i0 = 0; i0 < m; i0 += kTileRows) {
+    for (int64_t j0 = 0; j0 < n; j0 += kTileCols) {
+      float acc[kTileRows][kTileCols] = {};
+      for (int64_t p = 0; p < k; ++p) {
+        const float *br = b + p * ldb + j0;
+#pragma GCC unroll 8
+        for (int64_t r = 0; r < kTileRows; ++r) {
+          const float av = kTransposeA ? a[p * lda + i0 + r] : a[(i0 + r) * lda + p];
+#pragma omp simd
+          for (int64_t jj = 0; jj < kTileCols; ++jj) acc[r][jj] += av * br[jj];
+        }
+      }
+      for (int64_t r = 0; r < kTileRows; ++r) {
+#pragma omp simd
+        for (int64_t jj = 0; jj < kTileCols; ++jj) c[(i0 + r) * ldc + j0 + jj] = acc[r][jj];
+      }
+    }
+  }
+}
+
+// dst[rows x cols] (leading dimension ld) = x[rows, 0:cols] (row stride h) + bias, or its transpose
+// dst[cols x rows] when transpose.
+inline void LoadHead(const float *x, const float *bias, int64_t rows, int64_t h, int64_t cols, bool transpose,
+                     float *dst, int64_t ld) {
+  for (int64_t i = 0; i < rows; ++i) {
+    const float *xr = x + i * h;
+    if (transpose) {
+      for (int64_t c = 0; c < cols; ++c) dst[c * ld + i] = xr[c] + bias[c];
+    } else {
+#pragma omp simd
+      for (int64_t c = 0; c < cols; ++c) dst[i * ld + c] = xr[c] + bias[c];
+    }
+  }
+}
+
+}  // namespace
+
+extern "C" {
+
+// ---------------------------------------------------------------------------------------------
+// GELU (exact, erf) of x + bias.
+//   BiasGelu:      x [.., C], bias [C] -> y [.., C]
+//   BiasGeluGrad:  x [.., C], bias [C], dy [.., C] -> dx [.., C], dbias [C]
+// ---------------------------------------------------------------------------------------------
+int BiasGelu(int nparam, void **params, int *ndims, int64_t **shapes, const char **, void *, void *) {
+  if (nparam != 3) return 1;
+  const float *x = static_cast<const float *>(params[0]);
+  const float *bias = static_cast<const float *>(params[1]);
+  float *y = static_cast<float *>(params[2]);
+  const int64_t cols = shapes[0][ndims[0] - 1];
+  const int64_t rows = NumElements(ndims[0], shapes[0]) / cols;
+  ParallelFor(Blocks(rows, std::max<int64_t>(1, 16384 / cols)), [=](int64_t r0, int64_t r1, int64_t) {
+    for (int64_t r = r0; r < r1; ++r) {
+      const float *xr = x + r * cols;
+      float *yr = y + r * cols;
+#pragma omp simd
+      for (int64_t j = 0; j < cols; ++j) {
+        float u = xr[j] + bias[j];
+        yr[j] = 0.5f * u * (1.0f + erff(u * kInvSqrt2));
+      }
+    }
+  });
+  return 0;
+}
+
+int BiasGeluGrad(int nparam, void **params, int *ndims, int64_t **shapes, const char **, void *, void *) {
+  if (nparam != 5) return 1;
+  const float *x = static_cast<const float *>(params[0]);
+  const float *bias = static_cast<const float *>(params[1]);
+  const float *dy = static_cast<const float *>(params[2]);
+  float *dx = static_cast<float *>(params[3]);
+  float *dbias = static_cast<float *>(params[4]);
+  const int64_t cols = shapes[0][ndims[0] - 1];
+  const int64_t rows = NumElements(ndims[0], shapes[0]) / cols;
+  const Blocks blocks(rows, std::max<int64_t>(1, 16384 / cols));
+  std::vector<double> partial(static_cast<size_t>(blocks.count * cols), 0.0);
+  double *const partial_data = partial.data();
+  ParallelFor(blocks, [=](int64_t r0, int64_t r1, int64_t c) {
+    double *acc = partial_data + c * cols;
+    for (int64_t r = r0; r < r1; ++r) {
+      const float *xr = x + r * cols;
+      const float *dyr = dy + r * cols;
+      float *dxr = dx + r * cols;
+#pragma omp simd
+      for (int64_t j = 0; j < cols; ++j) {
+        float u = xr[j] + bias[j];
+        float cdf = 0.5f * (1.0f + erff(u * kInvSqrt2));
+        float pdf = kInvSqrt2Pi * expf(-0.5f * u * u);
+        float g = dyr[j] * (cdf + u * pdf);
+        dxr[j] = g;
+        acc[j] += g;
+      }
+    }
+  });
+  ReduceColumns(partial, blocks.count, cols, 0, cols, dbias);
+  return 0;
+}
+
+// ---------------------------------------------------------------------------------------------
+// LayerNorm(dropout(x + bias) + residual): the end of every attention and feed-forward block.
+//   DropoutAddLayerNorm:  x, bias [H], residual, gamma [H], beta [H], eps [1], keep_prob [1], seed [1] int32
+//                         -> y, z (the LayerNorm input), mean [rows], rstd [rows], mask uint8
+//   DropoutAddLayerNormGrad:  dy, z, mean, rstd, gamma, mask, keep_prob
+//                         -> dx, dresidual, dbias [H], dgamma [H], dbeta [H]
+// ---------------------------------------------------------------------------------------------
+int DropoutAddLayerNorm(int nparam, void **params, int *ndims, int64_t **shapes, const char **, void *, void *) {
+  if (nparam != 13) return 1;
+  const float *x = static_cast<const float *>(params[0]);
+  const float *bias = static_cast<const float *>(params[1]);
+  const float *residual = static_cast<const float *>(params[2]);
+  const float *gamma = static_cast<const float *>(params[3]);
+  const float *beta = static_cast<const float *>(params[4]);
+  const float *keep_prob = static_cast<const float *>(params[6]);
+  const int32_t seed = static_cast<const int32_t *>(params[7])[0];
+  float *y = static_cast<float *>(params[8]);
+  float *z = static_cast<float *>(params[9]);
+  float *mean = static_cast<float *>(params[10]);
+  float *rstd = static_cast<float *>(params[11]);
+  uint8_t *mask = static_cast<uint8_t *>(params[12]);
+  const int64_t h = shapes[0][ndims[0] - 1];
+  const int64_t rows = NumElements(ndims[0], shapes[0]) / h;
+  ParallelFor(Blocks(rows, std::max<int64_t>(1, 8192 / h)), [=](int64_t r0, int64_t r1, int64_t) {
+    // locals, see the header
+    const float eps = static_cast<const float *>(params[5])[0];
+    const float drop = DropProb(keep_prob);
+    const float scale = drop > 0.0f ? 1.0f / keep_prob[0] : 1.0f;
+    if (drop > 0.0f) {
+      DropoutMask(static_cast<uint32_t>(seed), drop, r0 * h, r1 * h, mask);
+    } else {
+      std::fill(mask + r0 * h, mask + r1 * h, uint8_t{1});
+    }
+    for (int64_t r = r0; r < r1; ++r) {
+      const float *xr = x + r * h;
+      const float *rr = residual + r * h;
+      const uint8_t *mr = mask + r * h;
+      float *zr = z + r * h;
+      if (drop > 0.0f) {
+#pragma omp simd
+        for (int64_t j = 0; j < h; ++j) zr[j] = (xr[j] + bias[j]) * (mr[j] * scale) + rr[j];
+      } else {
+#pragma omp simd
+        for (int64_t j = 0; j < h; ++j) zr[j] = (xr[j] + bias[j]) + rr[j];
+      }
+      float m, s;
+      RowMoments(zr, h, eps, &m, &s);
+      mean[r] = m;
+      rstd[r] = s;
+      float *yr = y + r * h;
+#pragma omp simd
+      for (int64_t j = 0; j < h; ++j) yr[j] = (zr[j] - m) * s * gamma[j] + beta[j];
+    }
+  });
+  return 0;
+}
+
+int DropoutAddLayerNormGrad(int nparam, void **params, int *ndims, int64_t **shapes, const char **, void *,
+                            void *) {
+  if (nparam != 12) return 1;
+  const float *dy = static_cast<const float *>(params[0]);
+  const float *z = static_cast<const float *>(params[1]);
+  const float *mean = static_cast<const float *>(params[2]);
+  const float *rstd = static_cast<const float *>(params[3]);
+  const float *gamma = static_cast<const float *>(params[4]);
+  const uint8_t *mask = static_cast<const uint8_t *>(params[5]);
+  const float *keep_prob = static_cast<const float *>(params[6]);
+  float *dx = static_cast<float *>(params[7]);
+  float *dres = static_cast<float *>(params[8]);
+  float *dbias = static_cast<float *>(params[9]);
+  float *dgamma = static_cast<float *>(params[10]);
+  float *dbeta = static_cast<float *>(params[11]);
+  const int64_t h = shapes[0][ndims[0] - 1];
+  const int64_t rows = NumElements(ndims[0], shapes[0]) / h;
+  const Blocks blocks(rows, std::max<int64_t>(1, 8192 / h));
+  std::vector<double> partial(static_cast<size_t>(blocks.count * 3 * h), 0.0);
+  double *const partial_data = partial.data();
+  ParallelFor(blocks, [=](int64_t r0, int64_t r1, int64_t c) {
+    // locals, see the header
+    const float drop = DropProb(keep_prob);
+    const float scale = drop > 0.0f ? 1.0f / keep_prob[0] : 1.0f;
+    double *acc_bias = partial_data + c * 3 * h;
+    double *acc_gamma = acc_bias + h;
+    double *acc_beta = acc_gamma + h;
+    std::vector<float> g(static_cast<size_t>(h));
+    for (int64_t r = r0; r < r1; ++r) {
+      const float *dyr = dy + r * h;
+      const float *zr = z + r * h;
+      const uint8_t *mr = mask + r * h;
+      const float m = mean[r], s = rstd[r];
+      float *dzr = dres + r * h;
+      float *dxr = dx + r * h;
+#pragma omp simd
+      for (int64_t j = 0; j < h; ++j) {
+        g[j] = dyr[j] * gamma[j];
+        acc_gamma[j] += dyr[j] * ((zr[j] - m) * s);
+        acc_beta[j] += dyr[j];
+      }
+      RowLayerNormBackward(g.data(), zr, m, s, h, dzr);
+#pragma omp simd
+      for (int64_t j = 0; j < h; ++j) {
+        float d = dzr[j] * (mr[j] * scale);
+        dxr[j] = d;
+        acc_bias[j] += d;
+      }
+    }
+  });
+  ReduceColumns(partial, blocks.count, 3 * h, 0, h, dbias);
+  ReduceColumns(partial, blocks.count, 3 * h, h, h, dgamma);
+  ReduceColumns(partial, blocks.count, 3 * h, 2 * h, h, dbeta);
+  return 0;
+}
+
+// ---------------------------------------------------------------------------------------------
+// dropout(LayerNorm(x)): the end of the embeddings.
+//   LayerNormDropout:      x, gamma [H], beta [H], eps [1], keep_prob [1], seed [1] int32
+//                          -> y, mean [rows], rstd [rows], mask uint8
+//   LayerNormDropoutGrad:  dy, x, mean, rstd, gamma, mask, keep_prob -> dx, dgamma [H], dbeta [H]
+// ---------------------------------------------------------------------------------------------
+int LayerNormDropout(int nparam, void **params, int *ndims, int64_t **shapes, const char **, void *, void *) {
+  if (nparam != 10) return 1;
+  const float *x = static_cast<const float *>(params[0]);
+  const float *gamma = static_cast<const float *>(params[1]);
+  const float *beta = static_cast<const float *>(params[2]);
+  const float *keep_prob = static_cast<const float *>(params[4]);
+  const int32_t seed = static_cast<const int32_t *>(params[5])[0];
+  float *y = static_cast<float *>(params[6]);
+  float *mean = static_cast<float *>(params[7]);
+  float *rstd = static_cast<float *>(params[8]);
+  uint8_t *mask = static_cast<uint8_t *>(params[9]);
+  const int64_t h = shapes[0][ndims[0] - 1];
+  const int64_t rows = NumElements(ndims[0], shapes[0]) / h;
+  ParallelFor(Blocks(rows, std::max<int64_t>(1, 8192 / h)), [=](int64_t r0, int64_t r1, int64_t) {
+    // locals, see the header
+    const float eps = static_cast<const float *>(params[3])[0];
+    const float drop = DropProb(keep_prob);
+    const float scale = drop > 0.0f ? 1.0f / keep_prob[0] : 1.0f;
+    if (drop > 0.0f) {
+      DropoutMask(static_cast<uint32_t>(seed), drop, r0 * h, r1 * h, mask);
+    } else {
+      std::fill(mask + r0 * h, mask + r1 * h, uint8_t{1});
+    }
+    for (int64_t r = r0; r < r1; ++r) {
+      const float *xr = x + r * h;
+      const uint8_t *mr = mask + r * h;
+      float *yr = y + r * h;
+      float m, s;
+      RowMoments(xr, h, eps, &m, &s);
+      mean[r] = m;
+      rstd[r] = s;
+      if (drop > 0.0f) {
+#pragma omp simd
+        for (int64_t j = 0; j < h; ++j) yr[j] = ((xr[j] - m) * s * gamma[j] + beta[j]) * (mr[j] * scale);
+      } else {
+#pragma omp simd
+        for (int64_t j = 0; j < h; ++j) yr[j] = (xr[j] - m) * s * gamma[j] + beta[j];
+      }
+    }
+  });
+  return 0;
+}
+
+int LayerNormDropoutGrad(int nparam, void **params, int *ndims, int64_t **shapes, const char **, void *, void *) {
+  if (nparam != 10) return 1;
+  const float *dy = static_cast<const float *>(params[0]);
+  const float *x = static_cast<const float *>(params[1]);
+  const float *mean = static_cast<const float *>(params[2]);
+  const float *rstd = static_cast<const float *>(params[3]);
+  const float *gamma = static_cast<const float *>(params[4]);
+  const uint8_t *mask = static_cast<const uint8_t *>(params[5]);
+  const float *keep_prob = static_cast<const float *>(params[6]);
+  float *dx = static_cast<float *>(params[7]);
+  float *dgamma = static_cast<float *>(params[8]);
+  float *dbeta = static_cast<float *>(params[9]);
+  const int64_t h = shapes[0][ndims[0] - 1];
+  const int64_t rows = NumElements(ndims[0], shapes[0]) / h;
+  const Blocks blocks(rows, std::max<int64_t>(1, 8192 / h));
+  std::vector<double> partial(static_cast<size_t>(blocks.count * 2 * h), 0.0);
+  double *const partial_data = partial.data();
+  ParallelFor(blocks, [=](int64_t r0, int64_t r1, int64_t c) {
+    // locals, see the header
+    const float drop = DropProb(keep_prob);
+    const float scale = drop > 0.0f ? 1.0f / keep_prob[0] : 1.0f;
+    double *acc_gamma = partial_data + c * 2 * h;
+    double *acc_beta = acc_gamma + h;
+    std::vector<float> g(static_cast<size_t>(h));
+    for (int64_t r = r0; r < r1; ++r) {
+      const float *dyr = dy + r * h;
+      const float *xr = x + r * h;
+      const uint8_t *mr = mask + r * h;
+      const float m = mean[r], s = rstd[r];
+#pragma omp simd
+      for (int64_t j = 0; j < h; ++j) {
+        float d = dyr[j] * (mr[j] * scale);  // gradient at the LayerNorm output
+        acc_gamma[j] += d * ((xr[j] - m) * s);
+        acc_beta[j] += d;
+        g[j] = d * gamma[j];
+      }
+      RowLayerNormBackward(g.data(), xr, m, s, h, dx + r * h);
+    }
+  });
+  ReduceColumns(partial, blocks.count, 2 * h, 0, h, dgamma);
+  ReduceColumns(partial, blocks.count, 2 * h, h, h, dbeta);
+  return 0;
+}
+
+// ---------------------------------------------------------------------------------------------
+// dropout(softmax(scores * scale + mask_bias)) over the last axis: attention probabilities.
+//   MaskedSoftmaxDropout:      scores [B, .., T], mask_bias [B, T], scale [1], keep_prob [1], seed [1] int32
+//                              -> out, probs (before dropout), mask uint8 (all [B, .., T])
+//   MaskedSoftmaxDropoutGrad:  dout, probs, mask, scale, keep_prob -> dscores
+// mask_bias is added to every row of the same batch element.
+// ---------------------------------------------------------------------------------------------
+int MaskedSoftmaxDropout(int nparam, void **params, int *ndims, int64_t **shapes, const char **, void *, void *) {
+  if (nparam != 8) return 1;
+  const float *scores = static_cast<const float *>(params[0]);
+  const float *mask_bias = static_cast<const float *>(params[1]);
+  const float *keep_prob = static_cast<const float *>(params[3]);
+  const int32_t seed = static_cast<const int32_t *>(params[4])[0];
+  float *out = static_cast<float *>(params[5]);
+  float *probs = static_cast<float *>(params[6]);
+  uint8_t *mask = static_cast<uint8_t *>(params[7]);
+  const int64_t t = shapes[0][ndims[0] - 1];
+  const int64_t rows = NumElements(ndims[0], shapes[0]) / t;
+  const int64_t batch = NumElements(ndims[1], shapes[1]) / t;
+  if (batch <= 0 || rows % batch != 0) return 2;
+  const int64_t rows_per_batch = rows / batch;
+  ParallelFor(Blocks(rows, std::max<int64_t>(1, 8192 / t)), [=](int64_t r0, int64_t r1, int64_t) {
+    // locals, see the header
+    const float scale = static_cast<const float *>(params[2])[0];
+    const float drop = DropProb(keep_prob);
+    const float keep_scale = drop > 0.0f ? 1.0f / keep_prob[0] : 1.0f;
+    if (drop > 0.0f) {
+      DropoutMask(static_cast<uint32_t>(seed), drop, r0 * t, r1 * t, mask);
+    } else {
+      std::fill(mask + r0 * t, mask + r1 * t, uint8_t{1});
+    }
+    for (int64_t r = r0; r < r1; ++r) {
+      const float *sr = scores + r * t;
+      const float *mb = mask_bias + (r / rows_per_batch) * t;
+      float *pr = probs + r * t;
+      float mx = -INFINITY;
+#pragma omp simd reduction(max : mx)
+      for (int64_t j = 0; j < t; ++j) {
+        float v = sr[j] * scale + mb[j];
+        pr[j] = v;
+        mx = std::max(mx, v);
+      }
+      float sum = 0.0f;
+#pragma omp simd reduction(+ : sum)
+      for (int64_t j = 0; j < t; ++j) {
+        float e = expf(pr[j] - mx);
+        pr[j] = e;
+        sum += e;
+      }
+      const float inv = 1.0f / sum;
+      const uint8_t *mr = mask + r * t;
+      float *orow = out + r * t;
+#pragma omp simd
+      for (int64_t j = 0; j < t; ++j) {
+        float p = pr[j] * inv;
+        pr[j] = p;
+        orow[j] = p * (mr[j] * keep_scale);
+      }
+    }
+  });
+  return 0;
+}
+
+int MaskedSoftmaxDropoutGrad(int nparam, void **params, int *ndims, int64_t **shapes, const char **, void *,
+                             void *) {
+  if (nparam != 6) return 1;
+  const float *dout = static_cast<const float *>(params[0]);
+  const float *probs = static_cast<const float *>(params[1]);
+  const uint8_t *mask = static_cast<const uint8_t *>(params[2]);
+  const float *keep_prob = static_cast<const float *>(params[4]);
+  float *dscores = static_cast<float *>(params[5]);
+  const int64_t t = shapes[0][ndims[0] - 1];
+  const int64_t rows = NumElements(ndims[0], shapes[0]) / t;
+  ParallelFor(Blocks(rows, std::max<int64_t>(1, 8192 / t)), [=](int64_t r0, int64_t r1, int64_t) {
+    // locals, see the header
+    const float scale = static_cast<const float *>(params[3])[0];
+    const float drop = DropProb(keep_prob);
+    const float keep_scale = drop > 0.0f ? 1.0f / keep_prob[0] : 1.0f;
+    for (int64_t r = r0; r < r1; ++r) {
+      const float *dr = dout + r * t;
+      const float *pr = probs + r * t;
+      const uint8_t *mr = mask + r * t;
+      float *dsr = dscores + r * t;
+      float dot = 0.0f;
+#pragma omp simd reduction(+ : dot)
+      for (int64_t j = 0; j < t; ++j) {
+        float dp = dr[j] * (mr[j] * keep_scale);
+        dsr[j] = dp;
+        dot += dp * pr[j];
+      }
+#pragma omp simd
+      for (int64_t j = 0; j < t; ++j) dsr[j] = scale * pr[j] * (dsr[j] - dot);
+    }
+  });
+  return 0;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Multi-head self-attention from the fused Q|K|V projection in token layout (no head transposes):
+//   ctx[b, i, n*D + d] = sum_j dropout(P)[b, n, i, j] V[b, j, n*D + d]
+//   P[b, n, i, :] = softmax(scale * sum_d Q[b, i, n*D + d] K[b, :, n*D + d] + mask_bias[b, :])
+// where Q, K, V are the three H-column blocks of qkv + bias.
+//   SelfAttention:      qkv [B, S, 3H], bias [3H], mask_bias [B, S], heads [1] int32, scale [1], keep_prob [1],
+//                       seed [1] int32 -> context [B, S, H], probs [B, N, S, S], mask uint8 [B, N, S, S]
+//   SelfAttentionGrad:  dcontext [B, S, H], qkv, bias, probs, mask, heads, scale, keep_prob
+//                       -> dqkv [B, S, 3H], dbias [3H]
+// The dropout mask has the layout and the hash of MaskedSoftmaxDropout's.
+// ---------------------------------------------------------------------------------------------
+int SelfAttention(int nparam, void **params, int *ndims, int64_t **shapes, const char **, void *, void *) {
+  if (nparam != 10 || ndims[0] != 3) return 1;
+  const float *qkv = static_cast<const float *>(params[0]);
+  const float *bias = static_cast<const float *>(params[1]);
+  const float *mask_bias = static_cast<const float *>(params[2]);
+  const int64_t heads = static_cast<const int32_t *>(params[3])[0];
+  const float *keep_prob = static_cast<const float *>(params[5]);
+  const int32_t seed = static_cast<const int32_t *>(params[6])[0];
+  float *context = static_cast<float *>(params[7]);
+  float *probs = static_cast<float *>(params[8]);
+  uint8_t *mask = static_cast<uint8_t *>(params[9]);
+  const int64_t batch = shapes[0][0], s = shapes[0][1], h3 = shapes[0][2], h = h3 / 3;
+  if (heads <= 0 || h3 % 3 != 0 || h % heads != 0) return 2;
+  const int64_t d = h / heads;
+  const int64_t sp = RoundUp(s, kTileCols), dp = RoundUp(d, kTileCols);  // padded sizes (multiples of both tiles)
+  ParallelFor(Blocks(batch * heads, 1), [=](int64_t t0, int64_t t1, int64_t) {
+    // locals, see the header
+    const float scale = static_cast<const float *>(params[4])[0];
+    const float drop = DropProb(keep_prob);
+    const float keep_scale = drop > 0.0f ? 1.0f / keep_prob[0] : 1.0f;
+    // zero padding stays zero: only the [s x d] / [s x s] parts are written below
+    std::vector<float> qh(sp * dp, 0.0f), kt(dp * sp, 0.0f), vh(sp * dp, 0.0f), scores(sp * sp, 0.0f),
+        dropped(sp * sp, 0.0f), ctx(sp * dp, 0.0f);
+    for (int64_t task = t0; task < t1; ++task) {
+      const int64_t b = task / heads, n = task % heads;
+      const float *x = qkv + b * s * h3 + n * d;
+      LoadHead(x, bias + n * d, s, h3, d, false, qh.data(), dp);
+      LoadHead(x + h, bias + h + n * d, s, h3, d, true, kt.data(), sp);
+      LoadHead(x + 2 * h, bias + 2 * h + n * d, s, h3, d, false, vh.data(), dp);
+      Gemm<false>(sp, sp, d, qh.data(), dp, kt.data(), sp, scores.data(), sp);  // Q K^T
+      const float *mb = mask_bias + b * s;
+      float *p_head = probs + task * s * s;
+      uint8_t *m_head = mask + task * s * s;
+      if (drop > 0.0f) {
+        DropoutMask(static_cast<uint32_t>(seed), drop, task * s * s, (task + 1) * s * s, mask);
+      } else {
+        std::fill(m_head, m_head + s * s, uint8_t{1});
+      }
+      for (int64_t i = 0; i < s; ++i) {
+        float *row = scores.data() + i * sp;
+        float mx = -INFINITY;
+#pragma omp simd reduction(max : mx)
+        for (int64_t j = 0; j < s; ++j) {
+          row[j] = row[j] * scale + mb[j];
+          mx = std::max(mx, row[j]);
+        }
+        float sum = 0.0f;
+#pragma omp simd reduction(+ : sum)
+        for (int64_t j = 0; j < s; ++j) {
+          row[j] = expf(row[j] - mx);
+          sum += row[j];
+        }
+        const float inv = 1.0f / sum;
+        float *pr = p_head + i * s;
+        float *dr = dropped.data() + i * sp;
+        const uint8_t *mr = m_head + i * s;
+#pragma omp simd
+        for (int64_t j = 0; j < s; ++j) {
+          float p = row[j] * inv;
+          pr[j] = p;
+          dr[j] = p * (mr[j] * keep_scale);
+        }
+      }
+      Gemm<false>(sp, dp, s, dropped.data(), sp, vh.data(), dp, ctx.data(), dp);  // dropout(P) V
+      float *out = context + b * s * h + n * d;
+      for (int64_t i = 0; i < s; ++i) {
+        const float *cr = ctx.data() + i * dp;
+#pragma omp simd
+        for (int64_t c = 0; c < d; ++c) out[i * h + c] = cr[c];
+      }
+    }
+  });
+  return 0;
+}
+
+int SelfAttentionGrad(int nparam, void **params, int *ndims, int64_t **shapes, const char **, void *, void *) {
+  if (nparam != 10 || ndims[0] != 3) return 1;
+  const float *dcontext = static_cast<const float *>(params[0]);
+  const float *qkv = static_cast<const float *>(params[1]);
+  const float *bias = static_cast<const float *>(params[2]);
+  const float *probs = static_cast<const float *>(params[3]);
+  const uint8_t *mask = static_cast<const uint8_t *>(params[4]);
+  const int64_t heads = static_cast<const int32_t *>(params[5])[0];
+  const float *keep_prob = static_cast<const float *>(params[7]);
+  float *dqkv = static_cast<float *>(params[8]);
+  float *dbias = static_cast<float *>(params[9]);
+  const int64_t batch = shapes[0][0], s = shapes[0][1], h = shapes[0][2], h3 = 3 * h;
+  if (heads <= 0 || h % heads != 0 || shapes[1][2] != h3) return 2;
+  const int64_t d = h / heads;
+  const int64_t sp = RoundUp(s, kTileCols), dp = RoundUp(d, kTileCols);
+  const Blocks blocks(batch * heads, 1);
+  std::vector<double> partial(static_cast<size_t>(blocks.count * h3), 0.0);
+  double *const partial_data = partial.data();
+  ParallelFor(blocks, [=](int64_t t0, int64_t t1, int64_t block) {
+    // locals, see the header
+    const float scale = static_cast<const float *>(params[6])[0];
+    const float drop = DropProb(keep_prob);
+    const float keep_scale = drop > 0.0f ? 1.0f / keep_prob[0] : 1.0f;
+    double *acc = partial_data + block * h3;
+    std::vector<float> qh(sp * dp, 0.0f), kh(sp * dp, 0.0f), vt(dp * sp, 0.0f), dc(sp * dp, 0.0f),
+        ds(sp * sp, 0.0f), dropped(sp * sp, 0.0f), dqh(sp * dp), dkh(sp * dp), dvh(sp * dp);
+    for (int64_t task = t0; task < t1; ++task) {
+      const int64_t b = task / heads, n = task % heads;
+      const float *x = qkv + b * s * h3 + n * d;
+      LoadHead(x, bias + n * d, s, h3, d, false, qh.data(), dp);
+      LoadHead(x + h, bias + h + n * d, s, h3, d, false, kh.data(), dp);
+      LoadHead(x + 2 * h, bias + 2 * h + n * d, s, h3, d, true, vt.data(), sp);
+      const float *dcin = dcontext + b * s * h + n * d;
+      for (int64_t i = 0; i < s; ++i) {
+#pragma omp simd
+        for (int64_t c = 0; c < d; ++c) dc[i * dp + c] = dcin[i * h + c];
+      }
+      Gemm<false>(sp, sp, d, dc.data(), dp, vt.data(), sp, ds.data(), sp);  // d(dropout(P)) = dC V^T
+      const float *p_head = probs + task * s * s;
+      const uint8_t *m_head = mask + task * s * s;
+      for (int64_t i = 0; i < s; ++i) {
+        const float *pr = p_head + i * s;
+        const uint8_t *mr = m_head + i * s;
+        float *row = ds.data() + i * sp;
+        float *dr = dropped.data() + i * sp;
+        float dot = 0.0f;
+#pragma omp simd reduction(+ : dot)
+        for (int64_t j = 0; j < s; ++j) {
+          const float keep = mr[j] * keep_scale;
+          dr[j] = pr[j] * keep;
+          row[j] *= keep;  // d(P)
+          dot += row[j] * pr[j];
+        }
+#pragma omp simd
+        for (int64_t j = 0; j < s; ++j) row[j] = scale * pr[j] * (row[j] - dot);  // d(Q K^T)
+      }
+      Gemm<false>(sp, dp, s, ds.data(), sp, kh.data(), dp, dqh.data(), dp);      // dQ = dS K
+      Gemm<true>(sp, dp, s, ds.data(), sp, qh.data(), dp, dkh.data(), dp);       // dK = dS^T Q
+      Gemm<true>(sp, dp, s, dropped.data(), sp, dc.data(), dp, dvh.data(), dp);  // dV = dropout(P)^T dC
+      float *out = dqkv + b * s * h3 + n * d;
+      double *aq = acc + n * d, *ak = acc + h + n * d, *av = acc + 2 * h + n * d;
+      for (int64_t i = 0; i < s; ++i) {
+        float *oq = out + i * h3, *ok = oq + h, *ov = oq + 2 * h;
+        const float *sq = dqh.data() + i * dp, *sk = dkh.data() + i * dp, *sv = dvh.data() + i * dp;
+#pragma omp simd
+        for (int64_t c = 0; c < d; ++c) {
+          oq[c] = sq[c];
+          ok[c] = sk[c];
+          ov[c] = sv[c];
+          aq[c] += sq[c];
+          ak[c] += sk[c];
+          av[c] += sv[c];
+        }
+      }
+    }
+  });
+  ReduceColumns(partial, blocks.count, h3, 0, h3, dbias);
+  return 0;
+}
+
+// ---------------------------------------------------------------------------------------------
+// SumOfSquares: any number of float32 tensors -> float32 [1], the sum of the squares of all their
+// elements (the squared global norm of a gradient tuple; inf or nan when any element is).
+// ---------------------------------------------------------------------------------------------
+int SumOfSquares(int nparam, void **params, int *ndims, int64_t **shapes, const char **dtypes, void *, void *) {
+  const int inputs = nparam - 1;
+  if (inputs < 1) return 1;
+  std::vector<int64_t> start(static_cast<size_t>(inputs) + 1, 0);
+  for (int i = 0; i < inputs; ++i) {
+    if (std::string(dtypes[i]) != "float32") return 2;
+    start[i + 1] = start[i] + NumElements(ndims[i], shapes[i]);
+  }
+  const Blocks blocks(start[inputs], 1 << 16);
+  std::vector<double> partial(static_cast<size_t>(blocks.count), 0.0);
+  ParallelFor(blocks, [&](int64_t begin, int64_t end, int64_t c) {
+    double total = 0.0;
+    int i = static_cast<int>(std::upper_bound(start.begin(), start.end(), begin) - start.begin()) - 1;
+    for (int64_t pos = begin; pos < end; ++i) {
+      const float *data = static_cast<const float *>(params[i]);
+      const int64_t stop = std::min(end, start[i + 1]);
+      for (int64_t block = pos; block < stop; block += 4096) {  // float lanes per block, double across blocks
+        const float *x = data + (block - start[i]);
+        const int64_t n = std::min<int64_t>(4096, stop - block);
+        float sum = 0.0f;
+#pragma omp simd reduction(+ : sum)
+        for (int64_t j = 0; j < n; ++j) sum += x[j] * x[j];
+        total += sum;
+      }
+      pos = stop;
+    }
+    partial[c] = total;
+  });
+  double sum = 0.0;
+  for (int64_t c = 0; c < blocks.count; ++c) sum += partial[c];
+  static_cast<float *>(params[inputs])[0] = static_cast<float>(sum);
+  return 0;
+}
+
+}  // extern "C"

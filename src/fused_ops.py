@@ -1,0 +1,422 @@
+"""Fused operators of the encoder: C++ kernels on CPU, standard MindSpore operators elsewhere.
+
+On this project's CPU machines MindSpore's exact GELU (``Erf``), ``LayerNormGrad``, ``Dropout``,
+``BiasAddGrad``, ``ReduceSum`` and the attention's transposes took half of a fine-tuning step
+(``benchmarks/bench_finetune_step.py --profile``). Each cell here computes one formula of the
+encoder with the same float32 math as the standard operators, and on CPU runs it as one
+multi-threaded, vectorised kernel forward and one backward (``src/fused_ops.cc`` through
+``mindspore.ops.Custom(func_type="aot")`` with a ``bprop``):
+
+* :class:`SelfAttention`: ``dropout(softmax(Q Kᵀ * scale + mask_bias)) V`` per head, from the
+  fused Q|K|V projection and its bias; heads are split and merged inside the kernel.
+* :class:`DropoutAddLayerNorm`: ``LayerNorm(dropout(x + bias) + residual)``.
+* :class:`BiasGelu`: ``gelu(x + bias)``, the exact (erf) GELU.
+* :class:`LayerNormDropout`: ``dropout(LayerNorm(x))``.
+* :class:`MaskedSoftmaxDropout`: ``dropout(softmax(scores * scale + mask_bias))`` (NEZHA's attention).
+* :class:`SumOfSquares`: ``sum(x ** 2)`` over a tuple of tensors (the global gradient norm).
+
+The kernels are compiled with ``g++`` (or ``$CXX``) the first time a cell is built on CPU, not
+at import, and cached under ``$BERT_ZOO_CACHE/kernels`` (default ``~/.cache/bert_zoo/kernels``)
+by a hash of the source, the compiler, the flags and the CPU. The cells use the standard
+operators instead (the composition the model used before) when the device is not CPU, when no
+compiler is found or the build fails (a warning says why), or when ``BERT_ZOO_FUSED_KERNELS=0``.
+Kernels use as many threads as the process may use cores (``BERT_ZOO_KERNEL_THREADS`` to set).
+
+Dropout in the kernels draws one int32 seed per call from a MindSpore random operator (so masks
+follow ``mindspore.set_seed``) and hashes it with the element index (SplitMix64) instead of
+using MindSpore's ``Dropout`` generator: the masks differ from the standard operator's, their
+distribution (keep with probability ``1 - p``, scale by ``1 / (1 - p)``) is the same.
+"""
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import logging
+import os
+import platform
+import shutil
+import subprocess
+import tempfile
+import threading
+from pathlib import Path
+from typing import Optional
+
+import mindspore as ms
+from mindspore import Tensor, nn, ops
+
+logger = logging.getLogger(__name__)
+
+SOURCE = Path(__file__).with_name("fused_ops.cc")
+ENV_SWITCH = "BERT_ZOO_FUSED_KERNELS"
+KERNELS = ("BiasGelu", "BiasGeluGrad", "DropoutAddLayerNorm", "DropoutAddLayerNormGrad", "LayerNormDropout",
+           "LayerNormDropoutGrad", "MaskedSoftmaxDropout", "MaskedSoftmaxDropoutGrad", "SelfAttention",
+           "SelfAttentionGrad", "SumOfSquares")
+# tried in order: libmvec's vector erff/expf, then scalar libm, then without -march=native
+_BUILDS = (
+    ["-march=native", "-fopenmp-simd", "-lmvec"],
+    ["-march=native", "-fopenmp-simd", "-DBERT_ZOO_SCALAR_MATH"],
+    ["-fopenmp-simd", "-DBERT_ZOO_SCALAR_MATH"],
+)
+_COMMON_FLAGS = ["-O3", "-std=c++17", "-fno-math-errno", "-shared", "-fPIC", "-Wl,--no-undefined"]
+
+_lock = threading.Lock()
+_library: Optional[str] = None
+_resolved = False
+
+
+def kernel_cache_dir() -> Path:
+    root = os.environ.get("BERT_ZOO_CACHE") or Path.home() / ".cache" / "bert_zoo"
+    return Path(root).expanduser() / "kernels"
+
+
+def _cpu_signature() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("flags"):
+                return line
+    except OSError:
+        pass
+    return platform.processor()
+
+
+def _build(compiler: str) -> Path:
+    """Compile SOURCE into the cache (atomic rename) and return the library's path."""
+    version = subprocess.run([compiler, "--version"], capture_output=True, text=True, check=True).stdout
+    source = SOURCE.read_bytes()
+    errors = []
+    for extra in _BUILDS:
+        flags = _COMMON_FLAGS + extra
+        key = hashlib.sha256(b"\0".join([source, version.encode(), " ".join(flags).encode(),
+                                         platform.machine().encode(), _cpu_signature().encode()])).hexdigest()[:16]
+        target = kernel_cache_dir() / f"fused_ops-{key}.so"
+        if target.exists():
+            return target
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(suffix=".so", dir=target.parent)
+        os.close(fd)
+        cmd = [compiler, *[f for f in flags if not f.startswith("-l")], "-o", tmp, str(SOURCE),
+               *[f for f in flags if f.startswith("-l")], "-lm", "-lpthread"]
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        if proc.returncode == 0:
+            try:
+                lib = ctypes.CDLL(tmp)
+                missing = [k for k in KERNELS if not hasattr(lib, k)]
+                if missing:
+                    raise OSError(f"missing symbols {missing}")
+            except OSError as err:
+                errors.append(f"{' '.join(extra)}: cannot load: {err}")
+            else:
+                os.replace(tmp, target)
+                return target
+        else:
+            errors.append(f"{' '.join(extra)}: {proc.stderr.strip()[-500:]}")
+        Path(tmp).unlink(missing_ok=True)
+    raise RuntimeError("; ".join(errors))
+
+
+def kernel_library() -> Optional[str]:
+    """Path of the compiled CPU kernels, or None when the fused cells use standard operators.
+
+    Decided once per process, at the first call: None when ``BERT_ZOO_FUSED_KERNELS=0``, when
+    MindSpore's device target is not CPU, or when the kernels cannot be built (a warning says why).
+    """
+    global _library, _resolved
+    with _lock:
+        if _resolved:
+            return _library
+        _resolved = True
+        if os.environ.get(ENV_SWITCH, "1") == "0":
+            logger.info("fused CPU kernels off (%s=0)", ENV_SWITCH)
+            return None
+        if ms.get_context("device_target") != "CPU":
+            return None
+        compiler = shutil.which(os.environ.get("CXX", "g++"))
+        if compiler is None:
+            logger.warning("no C++ compiler (g++ or $CXX) found: the encoder uses standard MindSpore operators, "
+                           "which are several times slower on CPU")
+            return None
+        try:
+            _library = str(_build(compiler))
+        except (OSError, RuntimeError, subprocess.SubprocessError) as err:
+            logger.warning("building the fused CPU kernels failed, using standard MindSpore operators: %s", err)
+            return None
+        logger.info("fused CPU kernels: %s", _library)
+        return _library
+
+
+def _custom(library: str, name: str, out_shape, out_dtype, bprop=None) -> ops.Custom:
+    return ops.Custom(f"{library}:{name}", out_shape=out_shape, out_dtype=out_dtype, func_type="aot", bprop=bprop)
+
+
+def _scalar(value: float) -> Tensor:
+    return Tensor([value], ms.float32)
+
+
+class _Dropout(nn.Cell):
+    """Shared by the fused cells: dropout probability, the per-call seed and the keep probability."""
+
+    def __init__(self, dropout_prob: float):
+        super().__init__()
+        if not 0.0 <= dropout_prob < 1.0:
+            raise ValueError(f"dropout probability must be in [0, 1), got {dropout_prob}")
+        self.dropout_prob = float(dropout_prob)
+        self.library = kernel_library()
+        self.fused = self.library is not None
+        if self.fused:
+            self.keep_train = _scalar(1.0 - self.dropout_prob)
+            self.keep_eval = _scalar(1.0)
+            self.no_seed = Tensor([0], ms.int32)
+        else:
+            self.dropout = nn.Dropout(p=self.dropout_prob)
+
+    def keep_and_seed(self):
+        """(keep_prob float32 [1], seed int32 [1]) for this call."""
+        if self.training and self.dropout_prob > 0:
+            # ops.randint: reproducible after mindspore.set_seed (mint.randint has no CPU kernel in 2.10)
+            return self.keep_train, ops.randint(0, 2 ** 31 - 1, (1,), dtype=ms.int32)
+        return self.keep_eval, self.no_seed
+
+
+class BiasGelu(nn.Cell):
+    """``gelu(x + bias)`` with the exact (erf) GELU: the feed-forward's Dense bias and activation.
+
+    Inputs:
+        x: float [.., C] (the Dense output before its bias); bias: float [C].
+
+    Outputs:
+        float32 [.., C] on the fused path, else the dtype of ``x``.
+    """
+
+    def __init__(self):
+        super().__init__()
+        library = kernel_library()
+        self.fused = library is not None
+        if self.fused:
+            grad = _custom(library, "BiasGeluGrad", lambda x, b, dy: (x, b), lambda x, b, dy: (x, b))
+
+            def bprop(x, bias, out, dout):
+                return grad(x, bias, dout)
+
+            self.op = _custom(library, "BiasGelu", lambda x, b: x, lambda x, b: x, bprop)
+        else:
+            self.gelu = nn.GELU(approximate=False)
+
+    def construct(self, x: Tensor, bias: Tensor) -> Tensor:
+        if self.fused:
+            return self.op(x.astype(ms.float32), bias.astype(ms.float32))
+        return self.gelu(x + bias.astype(x.dtype))
+
+
+class DropoutAddLayerNorm(_Dropout):
+    """``LayerNorm(dropout(x + bias) + residual)``: the Dense bias, dropout, residual and LayerNorm that
+    end every attention and feed-forward block (the LayerNorm parameters are passed in, so that they
+    stay in the model's ``LayerNorm`` cells under their checkpoint names).
+
+    Args:
+        dropout_prob: probability of zeroing an element of ``x + bias`` in training.
+        eps: LayerNorm epsilon.
+
+    Inputs:
+        x: float [.., H]; bias: float [H]; residual: float32 [.., H]; gamma, beta: float32 [H].
+
+    Outputs:
+        float32 [.., H].
+    """
+
+    def __init__(self, dropout_prob: float, eps: float):
+        super().__init__(dropout_prob)
+        if self.fused:
+            grad = _custom(self.library, "DropoutAddLayerNormGrad",
+                           lambda dy, z, m, r, g, mask, k: (dy, dy, g, g, g),
+                           lambda dy, z, m, r, g, mask, k: (dy, dy, g, g, g))
+
+            def bprop(x, bias, residual, gamma, beta, eps_, keep, seed, out, dout):
+                _, z, mean, rstd, mask = out
+                dx, dres, dbias, dgamma, dbeta = grad(dout[0], z, mean, rstd, gamma, mask, keep)
+                return (dx, dbias, dres, dgamma, dbeta, ops.zeros_like(eps_), ops.zeros_like(keep),
+                        ops.zeros_like(seed))
+
+            self.op = _custom(self.library, "DropoutAddLayerNorm",
+                              lambda x, b, r, g, be, e, k, s: (x, x, x[:-1], x[:-1], x),
+                              lambda x, b, r, g, be, e, k, s: (x, x, x, x, ms.uint8), bprop)
+            self.eps = _scalar(eps)
+        else:
+            self.layer_norm = ops.LayerNorm(begin_norm_axis=-1, begin_params_axis=-1, epsilon=eps)
+
+    def construct(self, x: Tensor, bias: Tensor, residual: Tensor, gamma: Tensor, beta: Tensor) -> Tensor:
+        if self.fused:
+            keep, seed = self.keep_and_seed()
+            return self.op(x.astype(ms.float32), bias.astype(ms.float32), residual.astype(ms.float32), gamma, beta,
+                           self.eps, keep, seed)[0]
+        x = self.dropout(x + bias.astype(x.dtype)).astype(ms.float32)
+        return self.layer_norm(x + residual, gamma, beta)[0]
+
+
+class LayerNormDropout(_Dropout):
+    """``dropout(LayerNorm(x))``: the end of the embeddings.
+
+    Inputs:
+        x: float32 [.., H]; gamma, beta: float32 [H].
+
+    Outputs:
+        float32 [.., H].
+    """
+
+    def __init__(self, dropout_prob: float, eps: float):
+        super().__init__(dropout_prob)
+        if self.fused:
+            grad = _custom(self.library, "LayerNormDropoutGrad",
+                           lambda dy, x, m, r, g, mask, k: (dy, g, g), lambda dy, x, m, r, g, mask, k: (dy, g, g))
+
+            def bprop(x, gamma, beta, eps_, keep, seed, out, dout):
+                _, mean, rstd, mask = out
+                dx, dgamma, dbeta = grad(dout[0], x, mean, rstd, gamma, mask, keep)
+                return dx, dgamma, dbeta, ops.zeros_like(eps_), ops.zeros_like(keep), ops.zeros_like(seed)
+
+            self.op = _custom(self.library, "LayerNormDropout",
+                              lambda x, g, b, e, k, s: (x, x[:-1], x[:-1], x),
+                              lambda x, g, b, e, k, s: (x, x, x, ms.uint8), bprop)
+            self.eps = _scalar(eps)
+        else:
+            self.layer_norm = ops.LayerNorm(begin_norm_axis=-1, begin_params_axis=-1, epsilon=eps)
+
+    def construct(self, x: Tensor, gamma: Tensor, beta: Tensor) -> Tensor:
+        if self.fused:
+            keep, seed = self.keep_and_seed()
+            return self.op(x.astype(ms.float32), gamma, beta, self.eps, keep, seed)[0]
+        return self.dropout(self.layer_norm(x, gamma, beta)[0])
+
+
+class MaskedSoftmaxDropout(_Dropout):
+    """``dropout(softmax(scores * scale + mask_bias))`` over the last axis: attention probabilities.
+
+    Args:
+        dropout_prob: attention dropout probability in training.
+        scale: factor on the scores (1/sqrt(D)).
+
+    Inputs:
+        scores: float [B, N, S, T]; mask_bias: float32 [B, 1, 1, T] (0 keep, -10000 drop).
+
+    Outputs:
+        float32 [B, N, S, T].
+    """
+
+    def __init__(self, dropout_prob: float, scale: float):
+        super().__init__(dropout_prob)
+        self.scale_value = float(scale)
+        if self.fused:
+            grad = _custom(self.library, "MaskedSoftmaxDropoutGrad", lambda d, p, m, s, k: d,
+                           lambda d, p, m, s, k: d)
+
+            def bprop(scores, mask_bias, scale_, keep, seed, out, dout):
+                _, probs, mask = out
+                return (grad(dout[0], probs, mask, scale_, keep), ops.zeros_like(mask_bias), ops.zeros_like(scale_),
+                        ops.zeros_like(keep), ops.zeros_like(seed))
+
+            self.op = _custom(self.library, "MaskedSoftmaxDropout",
+                              lambda x, mb, s, k, sd: (x, x, x), lambda x, mb, s, k, sd: (x, x, ms.uint8), bprop)
+            self.scale = _scalar(scale)
+        else:
+            self.softmax = nn.Softmax(axis=-1)
+
+    def construct(self, scores: Tensor, mask_bias: Tensor) -> Tensor:
+        if self.fused:
+            keep, seed = self.keep_and_seed()
+            return self.op(scores.astype(ms.float32), mask_bias.astype(ms.float32), self.scale, keep, seed)[0]
+        return self.dropout(self.softmax(scores.astype(ms.float32) * self.scale_value + mask_bias))
+
+
+class SelfAttention(_Dropout):
+    """Multi-head scaled dot-product attention on a fused Q|K|V projection, with its bias, the padding
+    mask and dropout: ``context = dropout(softmax(Q Kᵀ * scale + mask_bias)) V`` per head, where
+    ``[Q | K | V] = qkv + bias``.
+
+    The fused kernel reads the heads straight from the [B, S, 3H] projection and writes the context
+    in [B, S, H] (no head transposes), and adds the bias (its gradient is a column sum of the
+    projection's gradient).
+
+    Args:
+        num_heads: N; H must be a multiple of it.
+        dropout_prob: attention-probability dropout in training.
+        scale: factor on the scores (1/sqrt(D)).
+        compute_type: dtype of the two matmuls on the standard path.
+
+    Inputs:
+        qkv: float [B, S, 3H], the three projections without their biases; bias: float [3H];
+        mask_bias: float32 [B, 1, 1, S] (0 keep, -10000 drop).
+
+    Outputs:
+        [B, S, H]: float32 on the fused path, ``compute_type`` on the standard one.
+    """
+
+    def __init__(self, num_heads: int, dropout_prob: float, scale: float, compute_type=ms.float32):
+        super().__init__(dropout_prob)
+        self.num_heads = num_heads
+        self.compute_type = compute_type
+        if self.fused:
+            def context_shape(qkv, b, mb, n, s, kp, sd):
+                return [qkv[0], qkv[1], qkv[2] // 3]
+
+            def probs_shape(qkv, b, mb, n, s, kp, sd):
+                return [qkv[0], num_heads, qkv[1], qkv[1]]
+
+            grad = _custom(self.library, "SelfAttentionGrad", lambda dc, qkv, b, p, m, n, s, kp: (qkv, b),
+                           lambda dc, qkv, b, p, m, n, s, kp: (qkv, b))
+
+            def bprop(qkv, bias, mask_bias, heads, scale_, keep, seed, out, dout):
+                _, probs, mask = out
+                dqkv, dbias = grad(dout[0], qkv, bias, probs, mask, heads, scale_, keep)
+                return (dqkv, dbias, ops.zeros_like(mask_bias), ops.zeros_like(heads), ops.zeros_like(scale_),
+                        ops.zeros_like(keep), ops.zeros_like(seed))
+
+            self.op = _custom(self.library, "SelfAttention",
+                              lambda *shapes: (context_shape(*shapes), probs_shape(*shapes), probs_shape(*shapes)),
+                              lambda qkv, b, mb, n, s, kp, sd: (qkv, qkv, ms.uint8), bprop)
+            self.heads = Tensor([num_heads], ms.int32)
+            self.scale = _scalar(scale)
+        else:
+            self.softmax_dropout = MaskedSoftmaxDropout(dropout_prob, scale)
+            self.batch_matmul_nt = ops.BatchMatMul(transpose_b=True)
+
+    def construct(self, qkv: Tensor, bias: Tensor, mask_bias: Tensor) -> Tensor:
+        if self.fused:
+            keep, seed = self.keep_and_seed()
+            return self.op(qkv.astype(ms.float32), bias.astype(ms.float32), mask_bias.astype(ms.float32), self.heads,
+                           self.scale, keep, seed)[0]
+        b, s, h3 = qkv.shape
+        h = h3 // 3
+        q, k, v = ops.split((qkv + bias.astype(qkv.dtype)).astype(self.compute_type), h, -1)
+        scores = self.batch_matmul_nt(self._heads(q), self._heads(k))  # (B, N, S, S)
+        probs = self.softmax_dropout(scores, mask_bias).astype(self.compute_type)
+        context = ops.matmul(probs, self._heads(v))  # (B, N, S, D)
+        return context.transpose(0, 2, 1, 3).reshape(b, s, h)
+
+    def _heads(self, x: Tensor) -> Tensor:
+        """(B, S, H) -> (B, N, S, D)"""
+        b, s, h = x.shape
+        return x.reshape(b, s, self.num_heads, h // self.num_heads).transpose(0, 2, 1, 3)
+
+
+class SumOfSquares(nn.Cell):
+    """The sum of the squares of every element of a tuple of tensors, float32 [] (the squared global
+    norm of the gradients; inf or nan when any element is). One pass over all of them on CPU;
+    ``Square`` + ``ReduceSum`` per tensor elsewhere. Not differentiable.
+
+    Args:
+        dtypes: the dtypes of the tensors it will get; the fused kernel takes float32 only.
+    """
+
+    def __init__(self, dtypes=()):
+        super().__init__()
+        library = kernel_library()
+        self.fused = library is not None and all(d == ms.float32 for d in dtypes)
+        if self.fused:
+            self.op = _custom(library, "SumOfSquares", lambda *shapes: [1], lambda *types: ms.float32)
+
+    def construct(self, tensors):
+        if self.fused:
+            return self.op(*tensors).reshape(())
+        total = ops.zeros((), ms.float32)
+        for t in tensors:
+            total = total + ops.square(t.astype(ms.float32)).sum()
+        return total
