@@ -12,6 +12,9 @@ Formats:
     AIR: Ascend only (MindSpore refuses it on other backends); deprecated by MindSpore.
     ONNX: MindSpore's own exporter (deprecated upstream). It has no ``Erf``, so it fails for
         ``hidden_act: gelu`` (exact GELU) and works for the tanh forms (``gelu_new``, ``gelu_tanh``).
+
+The exported network is built with the standard MindSpore operators (``fused_ops.standard_operators``),
+never with the C++ kernels compiled on this machine, so the graph runs on any device.
 """
 from __future__ import annotations
 
@@ -136,6 +139,7 @@ def build_classifier(model: BertConfig, num_labels: int, checkpoint: str | os.Pa
             (vocab_size, hidden_size, num_labels), or a parameter of the classifier is not in it.
     """
     from .checkpoint import CheckpointError, load_checkpoint_into, read_checkpoint
+    from .fused_ops import standard_operators
     from .heads import BertForSequenceClassification
 
     if not checkpoint:
@@ -152,7 +156,8 @@ def build_classifier(model: BertConfig, num_labels: int, checkpoint: str | os.Pa
     elif weight.shape[0] != num_labels:
         raise CheckpointError(f"{checkpoint}: the classifier has {weight.shape[0]} outputs, but num_labels "
                               f"is {num_labels}")
-    network = BertForSequenceClassification(model, num_labels)
+    with standard_operators():  # the exported graph must not call kernels compiled on this machine
+        network = BertForSequenceClassification(model, num_labels)
     report = load_checkpoint_into(network, ckpt)
     if report.initialized:
         raise CheckpointError(f"{checkpoint} lacks {len(report.initialized)} parameters of the classifier: "

@@ -29,6 +29,7 @@ distribution (keep with probability ``1 - p``, scale by ``1 / (1 - p)``) is the 
 """
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import hashlib
 import logging
@@ -114,13 +115,32 @@ def _build(compiler: str) -> Path:
     raise RuntimeError("; ".join(errors))
 
 
+_portable = threading.local()
+
+
+@contextlib.contextmanager
+def standard_operators():
+    """Cells built inside this block use the standard MindSpore operators, whatever the device:
+    for graphs that leave this machine (MindIR/ONNX export), which must not reference a kernel
+    library compiled here."""
+    previous = getattr(_portable, "on", False)
+    _portable.on = True
+    try:
+        yield
+    finally:
+        _portable.on = previous
+
+
 def kernel_library() -> Optional[str]:
     """Path of the compiled CPU kernels, or None when the fused cells use standard operators.
 
     Decided once per process, at the first call: None when ``BERT_ZOO_FUSED_KERNELS=0``, when
     MindSpore's device target is not CPU, or when the kernels cannot be built (a warning says why).
+    Always None inside :func:`standard_operators`.
     """
     global _library, _resolved
+    if getattr(_portable, "on", False):
+        return None
     with _lock:
         if _resolved:
             return _library

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 import importlib.util
 
 import mindspore as ms
@@ -214,3 +215,11 @@ def test_failed_export_leaves_nothing(fine_tuned, tmp_path):
         export_classifier(ExportConfig(config=str(config_yaml), checkpoint=str(checkpoint), format="ONNX",
                                        output=str(tmp_path / "m")))
     assert list(tmp_path.iterdir()) == []
+
+
+def test_exported_graph_uses_standard_operators_only(fine_tuned, tmp_path):
+    """No Custom (fused C++ kernel) node in the MindIR: it must run on machines without that library."""
+    _, config_yaml, _, checkpoint = fine_tuned["bert"]
+    path = export_classifier(ExportConfig(config=str(config_yaml), checkpoint=str(checkpoint),
+                                          output=str(tmp_path / "m")))
+    assert b"fused_ops" not in Path(path).read_bytes() and b"Custom" not in Path(path).read_bytes()
