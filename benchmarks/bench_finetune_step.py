@@ -157,9 +157,12 @@ def worker_kernels(steps: int, warmup: int) -> dict:
     import numpy as np
     from mindspore import Tensor
 
-    from src import fused_ops
     from src.config import bert_config_from_hf
     from src.training import BertClassificationLoss
+    try:
+        from src import fused_ops
+    except ImportError:  # a checkout from before the fused kernels
+        return {"kernels": []}
 
     ms.set_context(mode=ms.GRAPH_MODE, device_target="CPU")
     if fused_ops.kernel_library() is None:
