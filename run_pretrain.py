@@ -13,7 +13,8 @@ then ``--key value`` options (nested: ``--optimizer.lamb.learning_rate 1e-4``). 
 the newest checkpoint in ``OUTPUT_DIR/checkpoints`` (weights, optimizer state, step, loss scale,
 data position) unless ``--resume false``. Rank 0 logs step, loss, MLM/NSP loss, lr, loss scale,
 overflow, samples/s and MFU, and writes ``metrics.jsonl``, ``config.yaml``, ``loss_curve.png`` and,
-with ``--eval_data_dir``, ``eval_results.json`` into ``OUTPUT_DIR``.
+with ``--eval_data_dir`` (held-out records) or ``--eval_train_batches N`` (a sample of the training
+records), ``eval_results.json`` into ``OUTPUT_DIR``.
 """
 from __future__ import annotations
 
@@ -167,6 +168,12 @@ def run(config) -> dict:
     bar.close()
 
     results: dict = {"step": step}
+    if config.eval_train_batches:
+        # records the run has trained on: read next to the held-out numbers, the gap shows memorisation
+        seen = evaluate_pretraining(network, dataset_for(0, 0, False), config.eval_train_batches, config.use_nsp)
+        results["train_sample"] = seen
+        if is_main:
+            print(format_metrics(seen, f"training records ({config.eval_train_batches} batches)"), flush=True)
     if config.eval_data_dir:
         eval_files = find_record_files(config.eval_data_dir)
         eval_set = create_pretraining_dataset(eval_files, config.batch_size, model.seq_length, max_predictions,
@@ -175,7 +182,8 @@ def run(config) -> dict:
         results.update(evaluate_pretraining(network, eval_set, config.eval_batches, config.use_nsp))
         if is_main:
             print(format_metrics(results, "held-out"), flush=True)
-            write_json(output / "eval_results.json", results)
+    if is_main and len(results) > 1:
+        write_json(output / "eval_results.json", results)
     if is_main and metrics_path.exists():
         plot_loss_curve(metrics_path, output / "loss_curve.png",
                         [("loss", "loss"), ("mlm_loss", "MLM loss"), ("nsp_loss", "NSP loss")])

@@ -334,6 +334,8 @@ class PretrainConfig:
     keep_checkpoint_max: int = option(3, "checkpoints kept (the newest)")
     log_every: int = option(10, "optimizer steps between log lines")
     eval_batches: int = option(0, "batches of eval_data_dir to evaluate (0: all)")
+    eval_train_batches: int = option(0, "batches of the training records (the first of epoch 0) also evaluated "
+                                     "at the end, to compare seen with held-out documents (0: off)")
     enable_data_sink: bool = option(True, "data sink mode on GPU/Ascend (CPU always feeds from the host)")
     data_sink_steps: int = option(1, "steps per sink call")
     shuffle: bool = option(True, "shuffle the records (a new order each epoch, from seed + epoch)")
@@ -350,8 +352,9 @@ class PretrainConfig:
                      "data_sink_steps"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be positive, got {getattr(self, name)}")
-        if self.clip_norm < 0:
-            raise ConfigError(f"clip_norm must be >= 0, got {self.clip_norm}")
+        for name in ("clip_norm", "eval_batches", "eval_train_batches"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)}")
 
 
 def _finetune_optimizer() -> OptimizerConfig:

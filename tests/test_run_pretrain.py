@@ -67,12 +67,14 @@ def test_pretrain_end_to_end(records, tmp_path):
     out = tmp_path / "run"
     result = run_pretrain([*TINY, f"--data_dir={records['train']}", f"--eval_data_dir={records['eval']}",
                            f"--output_dir={out}", "--train_steps=8", "--save_checkpoint_steps=3",
-                           "--keep_checkpoint_max=2"])
+                           "--keep_checkpoint_max=2", "--eval_train_batches=2"])
     assert result.returncode == 0, result.stderr[-3000:]
     assert sorted(train_losses(out)) == list(range(1, 9))
     assert "held-out: MLM accuracy" in result.stdout
+    assert "training records (2 batches): MLM accuracy" in result.stdout
     metrics = json.loads((out / "eval_results.json").read_text())
     assert {"mlm_accuracy", "mlm_perplexity", "nsp_accuracy", "unigram_accuracy"} <= set(metrics)
+    assert metrics["train_sample"]["sequences"] == 2 * 4 and 0 <= metrics["train_sample"]["nsp_accuracy"] <= 1
     assert (out / "loss_curve.png").stat().st_size > 1000 and (out / "config.yaml").exists()
     assert [p.name for p in sorted((out / "checkpoints").glob("*.ckpt"))] == ["pretrain-00000006.ckpt",
                                                                              "pretrain-00000008.ckpt"]
