@@ -158,6 +158,27 @@ def worker(config: dict, data_file: str, output: str, seed: int) -> None:
     Path(output).write_text(json.dumps(result, indent=1), encoding="utf-8")
 
 
+def plot_curves(ours: list, hf: list, path: Path) -> None:
+    """MLM and NSP training loss of both runs against the optimizer step, side by side."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
+    for ax, key, title in ((axes[0], "mlm_loss", "MLM loss"), (axes[1], "nsp_loss", "NSP loss")):
+        for rows, label in ((ours, "this project (MindSpore)"), (hf, "HuggingFace BertForPreTraining (PyTorch)")):
+            ax.plot([r["step"] for r in rows], [r[key] for r in rows], label=label)
+        ax.set_title(title)
+        ax.set_xlabel("optimizer step")
+        ax.grid(alpha=0.3)
+    axes[1].legend()
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
 # --------------------------------------------------------------------------------------
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -165,6 +186,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="a finished run_pretrain.py output directory (with --eval_data_dir)")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--json", default="", help="write both runs' numbers here")
+    parser.add_argument("--plot", default="", help="write the two runs' MLM and NSP training losses as a PNG here")
     parser.add_argument("--worker", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
@@ -212,6 +234,8 @@ def main(argv: list[str] | None = None) -> int:
         for key in ("mlm_accuracy", "mlm_perplexity", "nsp_accuracy"):
             print(f"| {name} | {key} | {ours_side[key]:.4f} | {hf_side[key]:.4f} |")
     print(f"\nunigram baseline (held-out) {ours['unigram_accuracy']:.4f}, NSP majority class {ours['nsp_majority']:.4f}")
+    if args.plot:
+        plot_curves(sorted(ours_train.values(), key=lambda r: r["step"]), hf["train"], Path(args.plot))
     if args.json:
         Path(args.json).write_text(json.dumps({"ours": {"train": list(ours_train.values()), "eval": ours}, "hf": hf},
                                               indent=1), encoding="utf-8")
