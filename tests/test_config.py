@@ -149,3 +149,11 @@ def test_partial_nested_override_keeps_the_run_defaults_of_that_section():
     assert cfg.loss_scale.initial_scale == 2.0 ** 32  # untouched sections keep theirs too
     cfg = parse_config(ClassifierConfig, ["--model", "bert_tiny", "--loss_scale.enabled", "true"])
     assert cfg.loss_scale.enabled and cfg.loss_scale.initial_scale == 2.0 ** 32
+
+
+@pytest.mark.parametrize("key,value", [("eval_train_batches", "-1"), ("eval_batches", "-2"), ("clip_norm", "-0.5")])
+def test_pretrain_counts_must_not_be_negative(key, value):
+    from src.config import PretrainConfig
+
+    with pytest.raises(ConfigError, match=f"{key} must be >= 0, got {value}"):
+        parse_config(PretrainConfig, [f"--{key}", value])
