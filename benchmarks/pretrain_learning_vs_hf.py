@@ -130,6 +130,8 @@ def worker(config: dict, data_file: str, output: str, seed: int) -> None:
         if step % log_every == 0 or step == steps:
             records.append({"step": step, "mlm_loss": window["mlm"] / window["n"],
                             "nsp_loss": window["nsp"] / window["n"]})
+            print(f"HuggingFace step {step}/{steps}: MLM loss {records[-1]['mlm_loss']:.4f} "
+                  f"NSP loss {records[-1]['nsp_loss']:.4f}", file=sys.stderr, flush=True)
             window = {"mlm": 0.0, "nsp": 0.0, "n": 0}
 
     def evaluate(split: dict, max_batches: int = 0) -> dict:
