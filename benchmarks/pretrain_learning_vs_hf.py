@@ -153,7 +153,8 @@ def worker(config: dict, data_file: str, output: str, seed: int) -> None:
         return {"mlm_accuracy": correct / total, "mlm_perplexity": float(np.exp(min(nll / total, 700.0))),
                 "nsp_accuracy": nsp_correct / sequences, "sequences": sequences}
 
-    train_order = {c: v[torch.from_numpy(rng.permutation(n))] for c, v in train.items()}
+    shuffled = torch.from_numpy(rng.permutation(n))  # one order for every column
+    train_order = {c: v[shuffled] for c, v in train.items()}
     result = {"train": records, "held_out": evaluate(held_out),
               "train_sample": evaluate(train_order, TRAIN_SAMPLE_BATCHES),
               "torch": torch.__version__, "transformers": transformers.__version__}
