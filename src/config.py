@@ -231,10 +231,15 @@ class ClassifierDataConfig:
     regression: bool = option(False, "csv/tsv/jsonl: float labels (regression) instead of classes")
     metrics: list[str] = option([], "csv/tsv/jsonl: metrics, main first (accuracy, f1, macro_f1, mcc, pearson, "
                                 "spearman); empty: accuracy (+ f1 for 2 labels), or spearman,pearson")
+    train_examples: int = option(0, "keep a random sample of this many train examples (low-resource "
+                                 "experiments; dataset.json records it); 0: all")
+    sample_seed: int = option(0, "seed of the train_examples sample")
     overwrite: bool = option(False, "replace an existing output_dir written by this tool")
     progress: bool = option(True, "show a progress bar")
 
     def __post_init__(self) -> None:
+        if self.train_examples < 0:
+            raise ConfigError(f"train_examples must be 0 (all) or positive, got {self.train_examples}")
         for name in ("task", "output_dir", "vocab_file"):
             if not getattr(self, name):
                 raise ConfigError(f"{name} is required (--{name})")

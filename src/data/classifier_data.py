@@ -970,8 +970,25 @@ def _check_output_dir(output_dir: Path, overwrite: bool) -> None:
                                   "so it was not written by this tool")
 
 
+def sample_examples(examples: List[Example], size: int, seed: int, where: str) -> List[Example]:
+    """A uniform random sample of ``size`` examples without replacement, kept in file order.
+
+    The same ``examples``, ``size`` and ``seed`` always give the same sample, and a larger ``size``
+    with the same seed does not contain a smaller one (each is its own draw).
+
+    Raises:
+        ClassifierDataError: ``size`` below 1 or above ``len(examples)``; the message names ``where``.
+    """
+    if size < 1 or size > len(examples):
+        raise ClassifierDataError(f"cannot sample {size} examples from {where}: it has {len(examples)} "
+                                  f"(the sample size must be 1..{len(examples)})")
+    chosen = np.random.default_rng(seed).choice(len(examples), size=size, replace=False)
+    return [examples[i] for i in sorted(chosen.tolist())]
+
+
 def _write_split(processor: Processor, split: str, tokenizer: Any, max_seq_length: int, labels: Optional[List[str]],
-                 out_dir: Path, fmt: str, progress: bool, chunk_size: int) -> Dict[str, Any]:
+                 out_dir: Path, fmt: str, progress: bool, chunk_size: int,
+                 sample: Optional[Tuple[int, int]] = None) -> Dict[str, Any]:
     skipped: Counter[str] = collections.Counter()
     paths = processor.split_paths(split)
     examples = list(processor.examples(split, skipped))
@@ -979,6 +996,9 @@ def _write_split(processor: Processor, split: str, tokenizer: Any, max_seq_lengt
     if not examples:
         extra = f" ({sum(skipped.values())} rows skipped: {dict(skipped)})" if skipped else ""
         raise ClassifierDataError(f"split {split} of task {processor.name} has no examples: {sources} is empty{extra}")
+    available = len(examples)
+    if sample is not None:
+        examples = sample_examples(examples, sample[0], sample[1], f"split {split} of task {processor.name} ({sources})")
     with_label = sum(ex.label is not None for ex in examples)
     if 0 < with_label < len(examples):
         missing = next(ex for ex in examples if ex.label is None)
@@ -1022,6 +1042,8 @@ def _write_split(processor: Processor, split: str, tokenizer: Any, max_seq_lengt
         "has_labels": with_label > 0,
         "label_counts": None,
     }
+    if sample is not None:
+        info["sample"] = {"of": available, "seed": sample[1]}
     if with_label and labels is not None:
         counts = collections.Counter(ex.label for ex in examples)
         info["label_counts"] = {label: counts.get(label, 0) for label in labels}
@@ -1035,7 +1057,8 @@ def _write_split(processor: Processor, split: str, tokenizer: Any, max_seq_lengt
 def write_classifier_dataset(processor: Processor, tokenizer: Any, output_dir: PathLike, max_seq_length: int = 128,
                              *, splits: Optional[Sequence[str]] = None, fmt: str = "mindrecord",
                              overwrite: bool = False, progress: bool = False,
-                             chunk_size: int = CHUNK_EXAMPLES) -> Dict[str, Any]:
+                             chunk_size: int = CHUNK_EXAMPLES, train_examples: int = 0,
+                             sample_seed: int = 0) -> Dict[str, Any]:
     """Writes a task's splits as records, example ids and ``dataset.json``, all or nothing.
 
     Output in ``output_dir``: ``SPLIT.mindrecord`` (+ ``.db``) or ``SPLIT.tfrecord`` (+ the zoo's
@@ -1054,6 +1077,10 @@ def write_classifier_dataset(processor: Processor, tokenizer: Any, output_dir: P
         overwrite: replace an existing ``output_dir`` written by this function.
         progress: show a progress bar per split.
         chunk_size: examples tokenized and written at a time.
+        train_examples: if positive, the ``train`` split keeps only a random sample of this many
+            examples (low-resource experiments; ``sample_examples``); ``dataset.json`` records the
+            split's full size and the seed under ``sample``.
+        sample_seed: the seed of that sample.
 
     Returns:
         The content of ``dataset.json``.
@@ -1068,6 +1095,8 @@ def write_classifier_dataset(processor: Processor, tokenizer: Any, output_dir: P
         raise ClassifierDataError(f"max_seq_length must be at least 3 ([CLS] A [SEP] B [SEP]), got {max_seq_length}")
     if chunk_size < 1:
         raise ClassifierDataError(f"chunk_size must be positive, got {chunk_size}")
+    if train_examples < 0:
+        raise ClassifierDataError(f"train_examples must be 0 (all) or positive, got {train_examples}")
     if splits:
         splits = list(dict.fromkeys(splits))
         for split in splits:
@@ -1078,6 +1107,9 @@ def write_classifier_dataset(processor: Processor, tokenizer: Any, output_dir: P
             wanted = ", ".join(n for s in processor.splits for n in processor.file_names(s))
             raise ClassifierDataError(f"no split of task {processor.name} found in {processor._existing_root()} "
                                       f"(looked for {wanted})")
+    if train_examples and "train" not in splits:
+        raise ClassifierDataError(f"train_examples {train_examples} samples the train split, but the splits written "
+                                  f"are {', '.join(splits)}")
     labels = processor.labels
     metrics = list(processor.metrics)
     main_metric = processor.main_metric
@@ -1095,8 +1127,9 @@ def write_classifier_dataset(processor: Processor, tokenizer: Any, output_dir: P
     try:
         split_info = {}
         for split in splits:
+            sample = (train_examples, sample_seed) if train_examples and split == "train" else None
             split_info[split] = _write_split(processor, split, tokenizer, max_seq_length, labels, tmp, fmt,
-                                             progress, chunk_size)
+                                             progress, chunk_size, sample)
         info = {
             "task": processor.name,
             "labels": labels,
