@@ -50,34 +50,48 @@ def records_for(work: Path, size: int, seed: int, seq_length: int) -> Path:
     return records
 
 
-def print_table(size: int, rows: list[dict], info: dict, config, checkpoint: Path) -> dict:
-    """One Markdown table for one training-set size; returns the means."""
-    steps = rows[0]["pretrained"]["train_steps"]
-    train = f"{size:,} of {info['splits']['train'].get('sample', {}).get('of', 0):,}" if size else \
+def print_table(size: int, rows: list[dict], names: list[str], info: dict, config) -> dict:
+    """One Markdown table (dev accuracy / F1 per seed and side) for one training-set size; returns the means."""
+    steps = rows[0]["random"]["train_steps"]
+    train = f"{size:,} of {info['splits']['train']['sample']['of']:,}" if size else \
         f"{info['splits']['train']['examples']:,}"
     print(f"\nsnownlp sentiment: {train} train / {info['splits']['dev']['examples']:,} dev reviews; {steps} steps "
-          f"of batch {config.batch_size}, seq {config.model.seq_length}; pretrained checkpoint {checkpoint.name}\n")
-    print("| seed | pretrained dev acc | random init dev acc | pretrained F1 | random init F1 |")
-    print("| --- | --- | --- | --- | --- |")
+          f"of batch {config.batch_size}, seq {config.model.seq_length}; dev accuracy / F1\n")
+    sides = [*names, "random"]
+    print("| seed | " + " | ".join("random init" if n == "random" else n for n in sides) + " |")
+    print("| --- |" + " --- |" * len(sides))
     for r in rows:
-        print(f"| {r['seed']} | {r['pretrained']['dev_accuracy']:.4f} | {r['random']['dev_accuracy']:.4f} | "
-              f"{r['pretrained']['dev_f1']:.4f} | {r['random']['dev_f1']:.4f} |")
-    mean = {k: {m: statistics.mean(r[k][f"dev_{m}"] for r in rows) for m in ("accuracy", "f1")}
-            for k in ("pretrained", "random")}
-    print(f"| mean | {mean['pretrained']['accuracy']:.4f} | {mean['random']['accuracy']:.4f} | "
-          f"{mean['pretrained']['f1']:.4f} | {mean['random']['f1']:.4f} |")
-    print(f"\npretrained - random: {100 * (mean['pretrained']['accuracy'] - mean['random']['accuracy']):+.2f} "
-          "points of dev accuracy", flush=True)
+        print(f"| {r['seed']} | " + " | ".join(f"{r[n]['dev_accuracy']:.4f} / {r[n]['dev_f1']:.4f}" for n in sides)
+              + " |")
+    mean = {n: {m: statistics.mean(r[n][f"dev_{m}"] for r in rows) for m in ("accuracy", "f1")} for n in sides}
+    print("| mean | " + " | ".join(f"{mean[n]['accuracy']:.4f} / {mean[n]['f1']:.4f}" for n in sides) + " |")
+    for n in names:
+        gain = 100 * (mean[n]["accuracy"] - mean["random"]["accuracy"])
+        wins = sum(r[n]["dev_accuracy"] > r["random"]["dev_accuracy"] for r in rows)
+        print(f"{n} - random init: {gain:+.2f} points of mean dev accuracy (higher in {wins} of {len(rows)} seeds)")
+    print(flush=True)
     return mean
+
+
+def parse_pretrained(specs: list[str]) -> dict[str, Path]:
+    """``NAME=PATH`` or ``PATH`` (named by its path) -> {name: newest checkpoint}."""
+    found: dict[str, Path] = {}
+    for spec in specs:
+        name, _, path = spec.rpartition("=") if "=" in spec else (spec, "", spec)
+        if name in found or name == "random":
+            raise SystemExit(f"error: two pretrained models named {name!r} (name them: --pretrained NAME=PATH)")
+        found[name] = newest_checkpoint(Path(path))
+    return found
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--pretrained", required=True, help="run_pretrain.py output directory or checkpoint")
+    parser.add_argument("--pretrained", required=True, nargs="+", metavar="[NAME=]PATH",
+                        help="run_pretrain.py output directories or checkpoints, each compared with random init")
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
     parser.add_argument("--train_examples", type=int, nargs="+", default=[0],
                         help="training-set sizes to compare at: 0 is every training review, N a random sample of "
-                             "N drawn with the run's seed (the same sample for both sides)")
+                             "N drawn with the run's seed (the same sample for every side)")
     parser.add_argument("--workdir", default=str(ROOT / "output" / "chinese_sentiment"))
     parser.add_argument("--json", default="")
     parser.add_argument("extra", nargs="*", help="more run_classifier.py options, after --")
@@ -87,29 +101,34 @@ def main(argv: list[str] | None = None) -> int:
 
     from src.config import ClassifierConfig, parse_config
 
-    checkpoint = newest_checkpoint(Path(args.pretrained))
+    checkpoints = parse_pretrained(args.pretrained)
+    for name, checkpoint in checkpoints.items():
+        print(f"{name}: {checkpoint}")
     config = parse_config(ClassifierConfig, ["--config", CONFIG])
     work = Path(args.workdir)
+    sides = [(name, [f"--init_checkpoint={ckpt}"]) for name, ckpt in checkpoints.items()] + [("random", [])]
     results = []
     for size in args.train_examples:
         rows = []
         for seed in args.seeds:
             records = records_for(work, size, seed, config.model.seq_length)
             row = {"seed": seed}
-            for name, init in (("pretrained", [f"--init_checkpoint={checkpoint}"]), ("random", [])):
-                out = work / (f"{name}-{seed}" if not size else f"{name}-n{size}-{seed}")
+            for i, (name, init) in enumerate(sides):
+                side = "random" if name == "random" else f"pretrained{i}"
+                out = work / (f"{side}-{seed}" if not size else f"{side}-n{size}-{seed}")
                 subprocess.run([sys.executable, str(ROOT / "run_classifier.py"), "--config", CONFIG,
                                 f"--data_dir={records}", f"--output_dir={out}", f"--seed={seed}", "--resume=false",
                                 "--progress=false", *init, *args.extra], check=True, cwd=ROOT)
                 row[name] = json.loads((out / "all_results.json").read_text())
             print(json.dumps({"train_examples": size, "seed": seed,
-                              **{k: row[k]["dev_accuracy"] for k in ("pretrained", "random")}}), flush=True)
+                              **{name: row[name]["dev_accuracy"] for name, _ in sides}}), flush=True)
             rows.append(row)
         info = json.loads((records / "dataset.json").read_text())
-        mean = print_table(size, rows, info, config, checkpoint)
+        mean = print_table(size, rows, list(checkpoints), info, config)
         results.append({"train_examples": size, "rows": rows, "mean": mean})
     if args.json:
-        Path(args.json).write_text(json.dumps({"checkpoint": str(checkpoint), "results": results}, indent=2))
+        Path(args.json).write_text(json.dumps({"checkpoints": {k: str(v) for k, v in checkpoints.items()},
+                                               "results": results}, indent=2))
     return 0
 
 
