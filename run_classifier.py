@@ -173,7 +173,7 @@ def run(config) -> dict:
     output = Path(config.output_dir)
     model = config.model
     columns = _columns(model.seq_length, task.is_regression)
-    network = BertClassificationLoss(model, task.num_labels, config.classifier_dropout)
+    network = BertClassificationLoss(model, task.num_labels, config.classifier_dropout, config.pooling)
     if config.init_checkpoint:
         report = load_checkpoint_into(network, config.init_checkpoint)
         logger.info("initialised from %s:\n%s", config.init_checkpoint, report.summary())

@@ -26,8 +26,7 @@ def logits_function(network: BertForSequenceClassification):
     if function is None:
         @ms.jit
         def logits(input_ids, input_mask, segment_ids):
-            _, pooled_output = network.bert(input_ids, input_mask, segment_ids)
-            return network.classifier(pooled_output).astype(ms.float32)
+            return network.classifier(network.sentence_vector(input_ids, input_mask, segment_ids)).astype(ms.float32)
 
         function = _PREDICTORS[network] = logits
     return function

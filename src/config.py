@@ -372,6 +372,9 @@ def _finetune_optimizer() -> OptimizerConfig:
 # --------------------------------------------------------------------------------------
 # Fine-tuning run: sentence(-pair) classification and regression
 # --------------------------------------------------------------------------------------
+POOLINGS = ("cls", "mean")  # the sentence vectors a classifier head can take (src.heads)
+
+
 @dataclass
 class ClassifierConfig:
     """run_classifier.py: model, optimizer, task records, schedule, evaluation and devices."""
@@ -401,6 +404,8 @@ class ClassifierConfig:
     clip_norm: float = option(1.0, "global gradient-norm clipping (0: off)")
     classifier_dropout: Optional[float] = option(None, "dropout before the classifier "
                                                  "(null: the model's hidden_dropout_prob)")
+    pooling: Literal["cls", "mean"] = option("cls", "the classifier's sentence vector: cls (BERT's pooler on "
+                                             "[CLS]) or mean (the mean of the last layer over the tokens)")
     eval_every: int = option(0, "optimizer steps between evaluations during training (0: after every epoch)")
     metric_for_best: str = option("", "metric that picks the best checkpoint (empty: the task's main metric)")
     keep_checkpoint_max: int = option(1, "training checkpoints kept for resume (the newest)")

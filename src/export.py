@@ -31,7 +31,7 @@ from typing import Any, Literal, Mapping, Optional, Sequence
 
 import numpy as np
 
-from .config import BertConfig, ConfigError, from_dict, load_yaml, option, parse_yaml
+from .config import POOLINGS, BertConfig, ConfigError, from_dict, load_yaml, option, parse_yaml
 
 logger = logging.getLogger(__name__)
 
@@ -51,6 +51,8 @@ class ExportConfig:
     checkpoint: str = option("", "fine-tuned checkpoint (bert.* and classifier.* parameters; optimizer state "
                              "is skipped)")
     num_labels: int = option(0, "classifier outputs (1: regression); 0: from run_config, else from the checkpoint")
+    pooling: Literal["", "cls", "mean"] = option("", "the classifier's sentence vector (cls or mean, see "
+                                                 "run_classifier.py); empty: from run_config, else cls")
     batch_size: int = option(1, "batch size B of the exported graph (fixed)")
     seq_length: int = option(0, "sequence length S of the exported graph (fixed); 0: the model config's seq_length")
     output: str = option("bert_classifier", "output file; the format's extension (.mindir, .air, .onnx) is "
@@ -103,14 +105,14 @@ def model_config(name: str) -> BertConfig:
     return from_dict(_ModelSection, {"model": name}, source="--config").model
 
 
-def read_run_config(path: str | os.PathLike) -> tuple[BertConfig, Optional[int]]:
-    """The model and number of labels of a fine-tuning run's ``config.yaml``.
+def read_run_config(path: str | os.PathLike) -> tuple[BertConfig, Optional[int], str]:
+    """The model, number of labels and pooling of a fine-tuning run's ``config.yaml``.
 
-    Only the ``model`` section (a mapping, a config name or a path) and ``num_labels`` (top
-    level, or inside one nested section) are read; other keys are ignored.
+    Only the ``model`` section (a mapping, a config name or a path), ``num_labels`` (top level,
+    or inside one nested section) and ``pooling`` (top level) are read; other keys are ignored.
 
     Returns:
-        (model config, num_labels or None when the file has none).
+        (model config, num_labels or None when the file has none, pooling: "cls" when absent).
     """
     data = load_yaml(path)
     if "model" not in data:
@@ -123,16 +125,20 @@ def read_run_config(path: str | os.PathLike) -> tuple[BertConfig, Optional[int]]
     if num_labels is not None and (isinstance(num_labels, bool) or not isinstance(num_labels, int)
                                    or num_labels < 1):
         raise ConfigError(f"num_labels in {path} must be a positive integer, got {num_labels!r}")
-    return model, num_labels
+    pooling = data.get("pooling", "cls")
+    if pooling not in POOLINGS:
+        raise ConfigError(f"pooling in {path} must be one of {', '.join(POOLINGS)}, got {pooling!r}")
+    return model, num_labels, pooling
 
 
-def build_classifier(model: BertConfig, num_labels: int, checkpoint: str | os.PathLike):
+def build_classifier(model: BertConfig, num_labels: int, checkpoint: str | os.PathLike, pooling: str = "cls"):
     """A :class:`~src.heads.BertForSequenceClassification` with every parameter from ``checkpoint``, in eval mode.
 
     Args:
         model: the encoder config.
         num_labels: classifier outputs C; 0 takes it from the checkpoint's ``classifier.weight`` [C, H].
         checkpoint: a fine-tuned checkpoint (any format :func:`~src.checkpoint.read_checkpoint` reads).
+        pooling: the sentence vector the classifier was fine-tuned on (``"cls"`` or ``"mean"``).
 
     Raises:
         CheckpointError: the file is missing or unreadable, a shape differs from the config
@@ -157,7 +163,7 @@ def build_classifier(model: BertConfig, num_labels: int, checkpoint: str | os.Pa
         raise CheckpointError(f"{checkpoint}: the classifier has {weight.shape[0]} outputs, but num_labels "
                               f"is {num_labels}")
     with standard_operators():  # the exported graph must not call kernels compiled on this machine
-        network = BertForSequenceClassification(model, num_labels)
+        network = BertForSequenceClassification(model, num_labels, pooling=pooling)
     report = load_checkpoint_into(network, ckpt)
     if report.initialized:
         raise CheckpointError(f"{checkpoint} lacks {len(report.initialized)} parameters of the classifier: "
@@ -254,11 +260,15 @@ def export_classifier(config: ExportConfig) -> Path:
         raise ConfigError("pass --config MODEL (e.g. bert_base) or --run_config RUN_DIR/config.yaml")
     output_path(config.output, config.format)  # fail on a bad name or format before building anything
     num_labels = config.num_labels
+    pooling = config.pooling or "cls"
     if config.run_config:
-        model, run_labels = read_run_config(config.run_config)
+        model, run_labels, run_pooling = read_run_config(config.run_config)
         if num_labels and run_labels and num_labels != run_labels:
             logger.warning("--num_labels %d overrides num_labels %d of %s", num_labels, run_labels, config.run_config)
         num_labels = num_labels or run_labels or 0
+        if config.pooling and config.pooling != run_pooling:
+            logger.warning("--pooling %s overrides pooling %s of %s", config.pooling, run_pooling, config.run_config)
+        pooling = config.pooling or run_pooling
     else:
         model = model_config(config.config)
     if config.seq_length:
@@ -266,7 +276,7 @@ def export_classifier(config: ExportConfig) -> Path:
             model = dataclasses.replace(model, seq_length=config.seq_length)
         except ConfigError as err:
             raise ConfigError(f"--seq_length: {err}") from None
-    network = build_classifier(model, num_labels, config.checkpoint)
+    network = build_classifier(model, num_labels, config.checkpoint, pooling)
     inputs = dummy_inputs(config.batch_size, model.seq_length)
     path = export_network(network, inputs, config.output, config.format)
     logger.info("exported %s: inputs int32 [%d, %d] x 3, logits float32 [%d, %d]", path, config.batch_size,

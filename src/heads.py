@@ -10,7 +10,7 @@ from mindspore import Parameter, Tensor, nn, ops
 from mindspore.common.initializer import TruncatedNormal
 
 from .bert_model import BertModel, activation, dense, layer_norm
-from .config import BertConfig
+from .config import POOLINGS, BertConfig
 
 
 def gather_positions(sequence: Tensor, positions: Tensor) -> Tensor:
@@ -94,22 +94,44 @@ def pretraining_logits(bert: BertModel, cls: BertPreTrainingHeads, input_ids: Te
     return cls(masked_output, pooled_output, bert.embeddings.word_embeddings.embedding_table)
 
 
+def masked_mean(sequence: Tensor, input_mask: Tensor) -> Tensor:
+    """sequence float [B, S, H], input_mask int [B, S] (1 = token) -> the mean over the tokens, float [B, H]."""
+    mask = input_mask.astype(sequence.dtype).expand_dims(-1)  # (B, S, 1)
+    return (sequence * mask).sum(axis=1) / ops.maximum(mask.sum(axis=1), 1.0)
+
+
 class BertForSequenceClassification(nn.Cell):
-    """Dropout and a linear classifier (or regressor when ``num_labels == 1``) on the pooled output.
+    """Dropout and a linear classifier (or regressor when ``num_labels == 1``) on a sentence vector.
+
+    ``pooling`` chooses the sentence vector: ``"cls"`` (BERT's, the default) is the pooler's
+    tanh(dense) of the [CLS] state, pretrained by next-sentence prediction; ``"mean"`` is the mean
+    of the last layer over the real tokens (no pooler parameters), which uses what masked-LM
+    pretraining put into every token when the pretrained [CLS] carries little (small, briefly
+    pretrained models).
 
     Outputs float32 logits [B, C].
     """
 
-    def __init__(self, config: BertConfig, num_labels: int, dropout_prob: float | None = None):
+    def __init__(self, config: BertConfig, num_labels: int, dropout_prob: float | None = None,
+                 pooling: str = "cls"):
         super().__init__()
         if num_labels < 1:
             raise ValueError(f"num_labels must be at least 1, got {num_labels}")
-        self.bert = BertModel(config, add_pooling_layer=True)
+        if pooling not in POOLINGS:
+            raise ValueError(f"pooling must be one of {', '.join(POOLINGS)}, got {pooling!r}")
+        self.pooling = pooling
+        self.bert = BertModel(config, add_pooling_layer=pooling == "cls")
         p = config.hidden_dropout_prob if dropout_prob is None else dropout_prob
         self.dropout = nn.Dropout(p=p)
         self.classifier = nn.Dense(config.hidden_size, num_labels,
                                    weight_init=TruncatedNormal(config.initializer_range))
 
+    def sentence_vector(self, input_ids: Tensor, input_mask: Tensor, segment_ids: Tensor) -> Tensor:
+        """The classifier's input before dropout, float [B, H]."""
+        sequence_output, pooled_output = self.bert(input_ids, input_mask, segment_ids)
+        if self.pooling == "mean":
+            return masked_mean(sequence_output, input_mask)
+        return pooled_output
+
     def construct(self, input_ids: Tensor, input_mask: Tensor, segment_ids: Tensor) -> Tensor:
-        _, pooled_output = self.bert(input_ids, input_mask, segment_ids)
-        return self.classifier(self.dropout(pooled_output))
+        return self.classifier(self.dropout(self.sentence_vector(input_ids, input_mask, segment_ids)))

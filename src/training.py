@@ -83,8 +83,9 @@ class BertClassificationLoss(BertForSequenceClassification):
         ``(loss, ())``, a float32 scalar and no auxiliary values (the form :class:`TrainStep` takes).
     """
 
-    def __init__(self, config: BertConfig, num_labels: int, dropout_prob: Optional[float] = None):
-        super().__init__(config, num_labels, dropout_prob)
+    def __init__(self, config: BertConfig, num_labels: int, dropout_prob: Optional[float] = None,
+                 pooling: str = "cls"):
+        super().__init__(config, num_labels, dropout_prob, pooling)
         self.num_labels = num_labels
 
     def construct(self, input_ids, input_mask, segment_ids, label_ids):

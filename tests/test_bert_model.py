@@ -121,6 +121,30 @@ def test_heads_shapes_and_names(mode):
     assert run(clf, ids, mask, seg).shape == (B, 3)
 
 
+def test_mean_pooling_classifier(mode):
+    """pooling="mean": logits = classifier(mean of the last layer over the real tokens); no pooler weights;
+    tokens behind the mask change nothing; an unknown pooling is refused."""
+    cfg = tiny_config()
+    rng = np.random.default_rng(8)
+    ids = rng.integers(5, 99, (2, 7)).astype(np.int32)
+    mask = np.array([[1] * 7, [1] * 4 + [0] * 3], np.int32)
+    seg = np.zeros((2, 7), np.int32)
+    clf = BertForSequenceClassification(cfg, num_labels=3, pooling="mean")
+    clf.set_train(False)
+    assert not any("pooler" in p.name for p in clf.get_parameters())
+    sequence, _ = clf.bert(*(ms.Tensor(a) for a in (ids, mask, seg)))
+    sequence = sequence.asnumpy().astype(np.float64)
+    mean = np.stack([sequence[0].mean(0), sequence[1, :4].mean(0)])
+    weight, bias = clf.classifier.weight.asnumpy(), clf.classifier.bias.asnumpy()
+    logits = run(clf, ids, mask, seg)
+    np.testing.assert_allclose(logits, mean @ weight.T + bias, rtol=1e-4, atol=1e-6)
+    other = ids.copy()
+    other[1, 4:] = 7  # padding content
+    np.testing.assert_allclose(run(clf, other, mask, seg), logits, rtol=0, atol=1e-6)
+    with pytest.raises(ValueError, match="pooling must be one of cls, mean, got 'max'"):
+        BertForSequenceClassification(cfg, num_labels=3, pooling="max")
+
+
 def test_gather_positions(mode):
     seq = np.arange(2 * 4 * 3, dtype=np.float32).reshape(2, 4, 3)
     out = gather_positions(ms.Tensor(seq), ms.Tensor(np.array([[3, 0], [1, 1]], np.int32))).asnumpy()

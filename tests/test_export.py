@@ -112,14 +112,39 @@ def test_cli_regression_head_from_run_config(tmp_path, capsys):
     np.testing.assert_allclose(run_graph(tmp_path / "reg.mindir", inputs), expected, rtol=0, atol=1e-5)
 
 
+def test_mean_pooling_from_run_config(tmp_path):
+    """A classifier fine-tuned with pooling: mean (no pooler weights) exports with the run's pooling;
+    exported as cls it is refused, the missing pooler named."""
+    config = tiny_config()
+    network = BertForSequenceClassification(config, 2, pooling="mean")
+    randomize(network, 6)
+    network.set_train(False)
+    assert not any("pooler" in p.name for p in network.get_parameters())
+    save_run_checkpoint(network, tmp_path / "mean.ckpt")
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump({"model": to_dict(config), "num_labels": 2,
+                                                          "pooling": "mean"}), encoding="utf-8")
+    path = export_classifier(ExportConfig(run_config=str(tmp_path / "config.yaml"),
+                                          checkpoint=str(tmp_path / "mean.ckpt"), batch_size=B,
+                                          output=str(tmp_path / "mean")))
+    inputs = random_batch(config.seq_length, config.vocab_size)
+    expected = network(*inputs).asnumpy()
+    np.testing.assert_allclose(run_graph(path, inputs), expected, rtol=0, atol=1e-5)
+    with pytest.raises(CheckpointError, match="lacks 2 parameters of the classifier: bert.pooler.dense"):
+        export_classifier(ExportConfig(run_config=str(tmp_path / "config.yaml"), pooling="cls",
+                                       checkpoint=str(tmp_path / "mean.ckpt"), output=str(tmp_path / "cls")))
+
+
 def test_read_run_config_is_tolerant(tmp_path):
     path = tmp_path / "config.yaml"
     path.write_text("model: {base: bert_tiny, seq_length: 12}\ntask: {num_labels: 5, name: mnli}\nseed: 1\n",
                     encoding="utf-8")
-    model, num_labels = read_run_config(path)
-    assert (model.seq_length, model.hidden_size, num_labels) == (12, 32, 5)
-    path.write_text("model: bert_tiny\n", encoding="utf-8")
-    assert read_run_config(path)[1] is None
+    model, num_labels, pooling = read_run_config(path)
+    assert (model.seq_length, model.hidden_size, num_labels, pooling) == (12, 32, 5, "cls")
+    path.write_text("model: bert_tiny\npooling: mean\n", encoding="utf-8")
+    assert read_run_config(path)[1:] == (None, "mean")
+    path.write_text("model: bert_tiny\npooling: max\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="pooling in .* must be one of cls, mean, got 'max'"):
+        read_run_config(path)
     path.write_text("num_labels: 2\n", encoding="utf-8")
     with pytest.raises(ConfigError, match="has no 'model' section"):
         read_run_config(path)
