@@ -82,7 +82,7 @@ def parse_pretrained(specs: list[str]) -> dict[str, Path]:
     """``NAME=PATH`` or ``PATH`` (named by its path) -> {name: newest checkpoint}."""
     found: dict[str, Path] = {}
     for spec in specs:
-        name, _, path = spec.rpartition("=") if "=" in spec else (spec, "", spec)
+        name, _, path = spec.partition("=") if "=" in spec else (spec, "", spec)
         if name in found or name == "random":
             raise SystemExit(f"error: two pretrained models named {name!r} (name them: --pretrained NAME=PATH)")
         found[name] = newest_checkpoint(Path(path))

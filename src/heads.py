@@ -105,9 +105,7 @@ class BertForSequenceClassification(nn.Cell):
 
     ``pooling`` chooses the sentence vector: ``"cls"`` (BERT's, the default) is the pooler's
     tanh(dense) of the [CLS] state, pretrained by next-sentence prediction; ``"mean"`` is the mean
-    of the last layer over the real tokens (no pooler parameters), which uses what masked-LM
-    pretraining put into every token when the pretrained [CLS] carries little (small, briefly
-    pretrained models).
+    of the last layer over the real tokens (no pooler parameters).
 
     Outputs float32 logits [B, C].
     """
