@@ -83,7 +83,9 @@ def parse_pretrained(specs: list[str]) -> dict[str, Path]:
     found: dict[str, Path] = {}
     for spec in specs:
         name, _, path = spec.partition("=") if "=" in spec else (spec, "", spec)
-        if name in found or name == "random":
+        if name == "random":
+            raise SystemExit("error: the name 'random' is taken by random initialisation: choose another NAME")
+        if name in found:
             raise SystemExit(f"error: two pretrained models named {name!r} (name them: --pretrained NAME=PATH)")
         found[name] = newest_checkpoint(Path(path))
     return found
