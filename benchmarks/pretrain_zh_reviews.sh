@@ -10,7 +10,8 @@
 #      dupe_factor 5 for the training reviews (tools/create_pretraining_data.py);
 #   4. run_pretrain.py --init_checkpoint GENERAL_CHECKPOINT; prints held-out MLM accuracy (against the
 #      unigram baseline), perplexity and NSP accuracy.
-# Measured: 17 minutes on 2 CPU cores, almost all of it pretraining. Running it again resumes from the
+# Measured: 17 minutes on 2 CPU cores for the configured 3,000 steps, almost all of it pretraining
+# (66 minutes for -- --train_steps 12000). Running it again resumes from the
 # last checkpoint (a finished run only re-evaluates).
 #
 # Usage: bash benchmarks/pretrain_zh_reviews.sh --general DIR_OR_CKPT [--output DIR] [-- run_pretrain.py options]
