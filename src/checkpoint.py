@@ -321,6 +321,21 @@ def _shape_hint(ckpt: ConvertedCheckpoint, target: Mapping[str, tuple]) -> str:
     return f" ({'; '.join(notes)})" if notes else ""
 
 
+def assign_in_place(param, value) -> None:
+    """Write ``value`` (array-like of the parameter's shape) into ``param``'s own storage.
+
+    ``Parameter.set_data`` replaces the storage, and a function compiled with ``ms.jit`` before
+    that keeps reading the old one (no error, no warning): every load
+    into a network that may already have run goes through here, so that compiled predictors and
+    train steps see the loaded weights.
+    """
+    import mindspore as ms
+    from mindspore import ops
+
+    ops.assign(param, ms.Tensor(np.asarray(value) if not isinstance(value, ms.Tensor) else value.asnumpy(),
+                                dtype=param.dtype))
+
+
 def load_checkpoint_into(network, checkpoint: str | os.PathLike | ConvertedCheckpoint) -> LoadReport:
     """Load a checkpoint of any supported kind into ``network``, in place.
 
@@ -352,8 +367,7 @@ def load_checkpoint_into(network, checkpoint: str | os.PathLike | ConvertedCheck
                                   f"{target!r} has shape {tuple(param.shape)}{hint}")
         plan.append((target, value))
     for target, value in plan:
-        param = net_params[target]
-        param.set_data(ms.Tensor(value, dtype=param.dtype))
+        assign_in_place(net_params[target], value)
     loaded = [t for t, _ in plan]
     initialized = sorted(set(net_params) - set(loaded))
     report = LoadReport(loaded, initialized, unused)

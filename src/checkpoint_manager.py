@@ -18,7 +18,7 @@ from typing import Iterable, Optional
 import mindspore as ms
 import numpy as np
 
-from .checkpoint import CheckpointError
+from .checkpoint import CheckpointError, assign_in_place
 
 logger = logging.getLogger(__name__)
 
@@ -97,7 +97,7 @@ class CheckpointManager:
                 raise CheckpointError(f"cannot resume from {path}: {p.name} has shape {tuple(value.shape)} "
                                       f"there but {tuple(p.shape)} in this run")
         for p in params:
-            p.set_data(saved[p.name].value().astype(p.dtype))
+            assign_in_place(p, saved[p.name])
         missing_meta = [k for k in META_KEYS if f"meta.{k}" not in saved]
         if missing_meta:
             raise CheckpointError(f"cannot resume from {path}: no {missing_meta} entries (not a training checkpoint)")

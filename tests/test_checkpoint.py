@@ -236,3 +236,36 @@ def test_atomic_writes_leave_nothing_on_failure(tmp_path):
     with pytest.raises(Exception):
         save_mindspore_checkpoint({"a": np.zeros(2, np.float32), "b": object()}, tmp_path / "x.ckpt")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_load_reaches_functions_compiled_before_it(tmp_path):
+    """set_data would leave an already-compiled predictor on the old weights; the load must not."""
+    from src.checkpoint import load_checkpoint_into
+    from src.classifier import logits_function
+    from src.heads import BertForSequenceClassification
+    from tests.conftest import tiny_config
+
+    previous = ms.get_context("mode")
+    ms.set_context(mode=ms.GRAPH_MODE)
+    try:
+        ms.set_seed(1)
+        trained = BertForSequenceClassification(tiny_config(), 3)
+        path = tmp_path / "other.ckpt"
+        ms.save_checkpoint(trained, str(path))
+        ms.set_seed(2)
+        network = BertForSequenceClassification(tiny_config(), 3)
+        network.set_train(False)
+        ids = ms.Tensor(np.arange(14, dtype=np.int32).reshape(2, 7))
+        mask, seg = ms.Tensor(np.ones((2, 7), np.int32)), ms.Tensor(np.zeros((2, 7), np.int32))
+        predictor = logits_function(network)
+        before = predictor(ids, mask, seg).asnumpy()
+        load_checkpoint_into(network, path)
+        after = predictor(ids, mask, seg).asnumpy()
+        fresh = BertForSequenceClassification(tiny_config(), 3)
+        load_checkpoint_into(fresh, path)
+        fresh.set_train(False)
+        expected = logits_function(fresh)(ids, mask, seg).asnumpy()
+        assert not np.allclose(before, expected)
+        np.testing.assert_allclose(after, expected, atol=1e-6)
+    finally:
+        ms.set_context(mode=previous)
