@@ -376,15 +376,16 @@ POOLINGS = ("cls", "mean")  # the sentence vectors a classifier head can take (s
 
 
 @dataclass
-class ClassifierConfig:
-    """run_classifier.py: model, optimizer, task records, schedule, evaluation and devices."""
+class FinetuneConfig:
+    """What every fine-tuning run (src/finetune.py) shares: model, optimizer, records, schedule,
+    evaluation, checkpoints and devices. Task configs extend it."""
 
     model: BertConfig = field(default_factory=BertConfig, metadata={"help": "model config (a name in configs/)"})
     optimizer: OptimizerConfig = field(default_factory=_finetune_optimizer, metadata={"help": "optimizer"})
     loss_scale: LossScaleConfig = field(default_factory=lambda: LossScaleConfig(enabled=False, initial_scale=2.0 ** 32),
                                         metadata={"help": "dynamic loss scale (for float16 compute)"})
-    data_dir: str = option("", "task records and dataset.json from tools/create_classifier_data.py")
-    output_dir: str = option("output/classifier", "checkpoints, metrics.jsonl, predictions, all_results.json")
+    data_dir: str = option("", "task records and their dataset.json")
+    output_dir: str = option("output/finetune", "checkpoints, metrics.jsonl, predictions, all_results.json")
     init_checkpoint: str = option("", "pretrained or converted weights to fine-tune (empty: random initialisation)")
     do_train: bool = option(True, "fine-tune on train_split")
     do_eval: bool = option(True, "score eval_splits (every example, no dropped batch)")
@@ -402,17 +403,13 @@ class ClassifierConfig:
     warmup_proportion: float = option(0.1, "fraction of the optimizer steps spent in linear warmup; "
                                       "0 uses the optimizer section's warmup_steps")
     clip_norm: float = option(1.0, "global gradient-norm clipping (0: off)")
-    classifier_dropout: Optional[float] = option(None, "dropout before the classifier "
-                                                 "(null: the model's hidden_dropout_prob)")
-    pooling: Literal["cls", "mean"] = option("cls", "the classifier's sentence vector: cls (BERT's pooler on "
-                                             "[CLS]) or mean (the mean of the last layer over the tokens)")
     eval_every: int = option(0, "optimizer steps between evaluations during training (0: after every epoch)")
     metric_for_best: str = option("", "metric that picks the best checkpoint (empty: the task's main metric)")
     keep_checkpoint_max: int = option(1, "training checkpoints kept for resume (the newest)")
     save_checkpoint_steps: int = option(0, "optimizer steps between resume checkpoints (0: at each evaluation)")
     resume: bool = option(True, "continue from the newest checkpoint in output_dir/checkpoints if any")
     log_every: int = option(50, "optimizer steps between log lines")
-    seed: int = option(12345, "seed of the classifier initialisation, dropout and data order")
+    seed: int = option(12345, "seed of the head's initialisation, dropout and data order")
     device_target: Literal["CPU", "GPU", "Ascend"] = option("CPU", "device")
     device_id: int = option(0, "device of the run")
     mode: Literal["graph", "pynative"] = option("graph", "MindSpore execution mode")
@@ -431,6 +428,21 @@ class ClassifierConfig:
             raise ConfigError(f"warmup_proportion must be in [0, 1), got {self.warmup_proportion}")
         if self.clip_norm < 0:
             raise ConfigError(f"clip_norm must be >= 0, got {self.clip_norm}")
+
+
+@dataclass
+class ClassifierConfig(FinetuneConfig):
+    """run_classifier.py: the fine-tuning settings plus the classifier head."""
+
+    data_dir: str = option("", "task records and dataset.json from tools/create_classifier_data.py")
+    output_dir: str = option("output/classifier", "checkpoints, metrics.jsonl, predictions, all_results.json")
+    classifier_dropout: Optional[float] = option(None, "dropout before the classifier "
+                                                 "(null: the model's hidden_dropout_prob)")
+    pooling: Literal["cls", "mean"] = option("cls", "the classifier's sentence vector: cls (BERT's pooler on "
+                                             "[CLS]) or mean (the mean of the last layer over the tokens)")
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
         if self.classifier_dropout is not None and not 0.0 <= self.classifier_dropout < 1.0:
             raise ConfigError(f"classifier_dropout must be in [0, 1), got {self.classifier_dropout}")
 

@@ -124,6 +124,31 @@ def test_learns_a_separable_task_and_keeps_the_best(tmp_path):
     assert best["step"] == next(r["step"] for r in evals if r["dev_accuracy"] == best["value"])
 
 
+def test_final_scores_and_predictions_are_those_of_the_best_checkpoint(tmp_path):
+    """The best evaluation is not the last one: what all_results.json and the prediction file
+    report must be the best checkpoint's, as a fresh process scoring best_model.ckpt finds."""
+    records = make_records("stsb", tmp_path / "records")
+    out = tmp_path / "out"
+    base = [*TINY, "--model.vocab_size=30522", f"--data_dir={records}", "--eval_batch_size=4"]
+    assert run_classifier.main([*base, f"--output_dir={out}", "--batch_size=2", "--train_steps=8", "--eval_every=1",
+                                "--optimizer.adamw.learning_rate=3e-3", "--warmup_proportion=0",
+                                "--metric_for_best=pearson"]) == 0
+    evals = [r for r in map(json.loads, (out / "metrics.jsonl").read_text().splitlines()) if r["event"] == "eval"]
+    best = json.loads((out / "best_model.json").read_text())
+    assert [r["step"] for r in evals] == list(range(1, 9))
+    assert best["step"] < 8, "the test needs a run whose best evaluation is not the last"
+    assert evals[-1]["dev_pearson"] != best["value"]
+    trained = json.loads((out / "all_results.json").read_text())
+    assert trained["best_step"] == best["step"] and trained["dev_pearson"] == best["value"]
+    again = tmp_path / "again"
+    code = subprocess.run([sys.executable, str(ROOT / "run_classifier.py"), *base, f"--output_dir={again}",
+                           "--do_train=false", f"--init_checkpoint={out / 'best_model.ckpt'}"], cwd=ROOT).returncode
+    assert code == 0
+    scored = json.loads((again / "all_results.json").read_text())
+    assert scored["dev_pearson"] == pytest.approx(best["value"], abs=1e-6)
+    assert (out / "predictions_dev.tsv").read_text() == (again / "predictions_dev.tsv").read_text()
+
+
 def test_resume_continues_from_the_checkpoint(tmp_path, caplog):
     records = make_records("sst2", tmp_path / "records")
     common = [*TINY, "--model.vocab_size=30522", f"--data_dir={records}", f"--output_dir={tmp_path / 'out'}",
