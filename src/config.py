@@ -279,6 +279,8 @@ class AdamWeightDecayConfig(ScheduleConfig):
     beta2: float = option(0.999, "second-moment decay")
     eps: float = option(1e-6, "denominator epsilon")
     weight_decay: float = option(1e-5, "decoupled weight decay (not on LayerNorm or bias parameters)")
+    bias_correction: bool = option(False, "divide the moments by 1 - beta^t (torch AdamW, HuggingFace); false: "
+                                   "nn.AdamWeightDecay without it (Google's BERT, the zoo)")
 
 
 @dataclass

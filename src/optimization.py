@@ -34,7 +34,7 @@ from .config import OptimizerConfig, ScheduleConfig
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["WarmupPolynomialDecayLR", "learning_rate_at", "schedule_from_config", "decay_filter", "Lamb",
+__all__ = ["WarmupPolynomialDecayLR", "learning_rate_at", "schedule_from_config", "decay_filter", "Lamb", "AdamW",
            "build_optimizer"]
 
 
@@ -286,7 +286,7 @@ class Lamb(nn.Optimizer):
 
     def __init__(self, params: Sequence[Union[Parameter, dict]], learning_rate: Union[float, LearningRateSchedule],
                  beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-6, weight_decay: float = 0.0,
-                 adapt_undecayed: bool = True):
+                 adapt_undecayed: bool = True, *, state_prefix: str = "lamb"):
         if _is_number(learning_rate):
             _check_non_negative("learning_rate", learning_rate)
             learning_rate = float(learning_rate)
@@ -300,8 +300,8 @@ class Lamb(nn.Optimizer):
             # the base class decays every name without 'beta'/'gamma'; use this project's rule
             self.decay_flags = tuple(decay_filter(p) for p in self._parameters)
         self.adapt_flags = tuple(bool(adapt_undecayed) or flag for flag in self.decay_flags)
-        self.moments1 = self._parameters.clone(prefix="lamb_m", init="zeros")
-        self.moments2 = self._parameters.clone(prefix="lamb_v", init="zeros")
+        self.moments1 = self._parameters.clone(prefix=f"{state_prefix}_m", init="zeros")
+        self.moments2 = self._parameters.clone(prefix=f"{state_prefix}_v", init="zeros")
         for moment in (*self.moments1, *self.moments2):
             if moment.dtype != ms.float32:
                 moment.set_dtype(ms.float32)  # float16 v underflows (g < 2.4e-4 gives v = 0)
@@ -329,6 +329,26 @@ class Lamb(nn.Optimizer):
                               self.adapt_flags, self.optim_filter)
 
 
+class AdamW(Lamb):
+    """Bias-corrected AdamW (``torch.optim.AdamW``, HuggingFace's fine-tuning optimizer), from
+    the same elementary update as :class:`Lamb` without the trust ratio::
+
+        m = b1 m + (1 - b1) g          v = b2 v + (1 - b2) g²
+        w = w - lr ((m / (1 - b1^t)) / (sqrt(v / (1 - b2^t)) + eps) + wd w)     (wd only if decayed)
+
+    ``nn.AdamWeightDecay`` (and Google's BERT optimizer) is the same without the two bias
+    corrections, so its early updates are larger: ``(1 - b1) / sqrt(1 - b2)`` = 3.16 times on
+    the first step with the default betas. State names are those of ``nn.AdamWeightDecay`` (``adam_m.<name>``,
+    ``adam_v.<name>``, ``global_step``). Arguments as :class:`Lamb`'s.
+    """
+
+    def __init__(self, params: Sequence[Union[Parameter, dict]], learning_rate: Union[float, LearningRateSchedule],
+                 beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-6, weight_decay: float = 0.0):
+        super().__init__(params, learning_rate, beta1, beta2, eps, weight_decay, adapt_undecayed=False,
+                         state_prefix="adam")
+        self.adapt_flags = tuple(False for _ in self.decay_flags)
+
+
 # --------------------------------------------------------------------------------------
 # Builder
 # --------------------------------------------------------------------------------------
@@ -349,7 +369,8 @@ def build_optimizer(config: OptimizerConfig, params: Sequence[Parameter], total_
     """The optimizer ``config.optimizer`` selects, with its warmup/polynomial-decay schedule.
 
     * ``lamb``: :class:`Lamb`; ``adamw``: ``nn.AdamWeightDecay`` (no bias correction, as in
-      MindSpore and the zoo); both with weight decay on :func:`decay_filter` parameters only.
+      Google's BERT, MindSpore and the zoo), or :class:`AdamW` with ``adamw.bias_correction``
+      (torch / HuggingFace); all with weight decay on :func:`decay_filter` parameters only.
     * ``momentum``: ``nn.Momentum`` without weight decay.
 
     Args:
@@ -386,7 +407,8 @@ def build_optimizer(config: OptimizerConfig, params: Sequence[Parameter], total_
         beta2 = _check_unit_interval("adamw.beta2", section.beta2)
         eps = _check_non_negative("adamw.eps", section.eps, positive=True)
         weight_decay = _check_non_negative("adamw.weight_decay", section.weight_decay)
-        return nn.AdamWeightDecay(_decay_groups(params, weight_decay), schedule, beta1=beta1, beta2=beta2, eps=eps)
+        adam = AdamW if section.bias_correction else nn.AdamWeightDecay
+        return adam(_decay_groups(params, weight_decay), schedule, beta1=beta1, beta2=beta2, eps=eps)
     if config.optimizer == "momentum":
         momentum = _check_non_negative("momentum.momentum", section.momentum)
         return nn.Momentum(params, schedule, momentum=momentum)

@@ -1,6 +1,7 @@
 """Learning-rate schedule, Lamb, AdamWeightDecay and Momentum against NumPy references; state save/restore."""
 from __future__ import annotations
 
+import dataclasses
 import re
 
 import mindspore as ms
@@ -10,7 +11,7 @@ from mindspore import Parameter, Tensor, nn, ops
 
 from src.config import AdamWeightDecayConfig, LambConfig, MomentumConfig, OptimizerConfig
 from src.heads import BertForPreTraining
-from src.optimization import (Lamb, WarmupPolynomialDecayLR, build_optimizer, decay_filter, learning_rate_at,
+from src.optimization import (AdamW, Lamb, WarmupPolynomialDecayLR, build_optimizer, decay_filter, learning_rate_at,
                               schedule_from_config)
 from tests.conftest import tiny_config
 
@@ -283,6 +284,45 @@ def test_adam_weight_decay_matches_numpy(mode):
     np.testing.assert_allclose(expected[name], no_decay[name], atol=0)
 
 
+def test_bias_corrected_adamw_matches_torch_adamw(mode):
+    """adamw.bias_correction: the same weights as torch.optim.AdamW (HuggingFace's optimizer) with
+    the same schedule and weight-decay groups."""
+    torch = pytest.importorskip("torch")
+    weights, grads = initial_weights(), random_grads(4)
+    params = make_params(weights)
+    schedule = (0.01, 0.0, 1, 8, 1.0)
+    config = OptimizerConfig(optimizer="adamw", adamw=AdamWeightDecayConfig(
+        learning_rate=schedule[0], end_learning_rate=schedule[1], warmup_steps=schedule[2], decay_steps=schedule[3],
+        power=schedule[4], beta1=0.9, beta2=0.999, eps=1e-6, weight_decay=0.5, bias_correction=True))
+    optimizer = build_optimizer(config, params, total_steps=1000)
+    assert isinstance(optimizer, AdamW)
+    assert {f"adam_m.{n}" for n in SHAPES} <= {n for n, _ in optimizer.parameters_and_names()}
+    run_steps(optimizer, grads)
+
+    reference = {n: torch.nn.Parameter(torch.tensor(w, dtype=torch.float64)) for n, w in weights.items()}
+    groups = [{"params": [reference[n] for n in SHAPES if reference_decayed(n)], "weight_decay": 0.5},
+              {"params": [reference[n] for n in SHAPES if not reference_decayed(n)], "weight_decay": 0.0}]
+    torch_adamw = torch.optim.AdamW(groups, lr=1.0, betas=(0.9, 0.999), eps=1e-6)
+    for t, step_grads in enumerate(grads):
+        for group in torch_adamw.param_groups:
+            group["lr"] = reference_lr(t, *schedule)
+        for n, p in reference.items():
+            p.grad = torch.tensor(step_grads[n], dtype=torch.float64)
+        torch_adamw.step()
+    assert_weights(params, {n: p.detach().numpy() for n, p in reference.items()}, atol=2e-6)
+    # the first update of nn.AdamWeightDecay is (1 - b1) / sqrt(1 - b2) = 3.16x the corrected one
+    first = {}
+    for bias_correction in (True, False):
+        one_step = make_params(weights)
+        run_steps(build_optimizer(OptimizerConfig(optimizer="adamw", adamw=AdamWeightDecayConfig(
+            learning_rate=0.01, warmup_steps=0, decay_steps=100, eps=1e-12, weight_decay=0.0,
+            bias_correction=bias_correction)), one_step, total_steps=100), grads[:1])
+        first[bias_correction] = {p.name: np.abs(p.asnumpy() - weights[p.name]) for p in one_step}
+    for name in ("bert.embeddings.LayerNorm.gamma", "bert.encoder.layer.0.attention.self.query.weight"):
+        moved = first[True][name]
+        np.testing.assert_allclose(first[False][name][moved > 0], 0.1 / np.sqrt(0.001) * moved[moved > 0], rtol=1e-3)
+
+
 def test_momentum_matches_numpy(mode):
     weights, grads = initial_weights(), random_grads(2)
     params = make_params(weights)
@@ -304,6 +344,8 @@ OPTIMIZER_CONFIGS = {
              ("lamb_m.", "lamb_v.")),
     "adamw": (OptimizerConfig(optimizer="adamw", adamw=AdamWeightDecayConfig(learning_rate=0.01, warmup_steps=2)),
               ("adam_m.", "adam_v.")),
+    "adamw_bias_corrected": (OptimizerConfig(optimizer="adamw", adamw=AdamWeightDecayConfig(
+        learning_rate=0.01, warmup_steps=2, bias_correction=True)), ("adam_m.", "adam_v.")),
     "momentum": (OptimizerConfig(optimizer="momentum", momentum=MomentumConfig(learning_rate=0.01)), ("moments.",)),
 }
 
