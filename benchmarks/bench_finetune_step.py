@@ -6,7 +6,8 @@ classifier on the same random batch (batch 32, seq 64, ~10% padding, float32, CP
 global-norm clipping at 1.0, AdamW with weight decay 0.01 off LayerNorm and biases, lr 2e-5):
 
 * ours: ``BertClassificationLoss`` (``BertForSequenceClassification`` + cross-entropy) +
-  ``TrainStep`` + ``nn.AdamWeightDecay`` from ``build_optimizer``, GRAPH mode, compiled once (the
+  ``TrainStep`` + bias-corrected AdamW (``adamw.bias_correction``: ``src.optimization.AdamW``, the
+  update of ``torch.optim.AdamW``) from ``build_optimizer``, GRAPH mode, compiled once (the
   first call, timed separately), then ``--warmup`` steps, then the median of ``--steps`` steps,
   each synchronised with ``.asnumpy()``. Measured with the dynamic loss scale on (initial scale
   2^32, fine-tuning's setting) and off (``--loss-scale both``, the default), and once more with
@@ -104,7 +105,7 @@ def worker_ours(steps: int, warmup: int, loss_scale: bool, hidden_act: str | Non
     load_checkpoint_into(network, minilm_dir())
     network.set_train(True)
     optimizer_config = OptimizerConfig(optimizer="adamw", adamw=AdamWeightDecayConfig(
-        learning_rate=LEARNING_RATE, warmup_steps=0, power=1.0, weight_decay=WEIGHT_DECAY))
+        learning_rate=LEARNING_RATE, warmup_steps=0, power=1.0, weight_decay=WEIGHT_DECAY, bias_correction=True))
     optimizer = build_optimizer(optimizer_config, network.trainable_params(), 1000)
     step = TrainStep(network, optimizer, loss_scale=FINETUNE_LOSS_SCALE if loss_scale else None, clip_norm=1.0)
     batch = make_batch()

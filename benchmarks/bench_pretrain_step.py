@@ -3,11 +3,12 @@
 Both sides train the same architecture on the same random batch (float32, CPU, dropout 0.1,
 global-norm clipping at 1.0, AdamW, seq 128, vocab 30,522, 20 masked positions):
 
-* ours: ``BertPretrainingLoss`` + ``TrainStep`` (dynamic loss scale on) + ``nn.AdamWeightDecay``
-  from ``build_optimizer``, GRAPH mode, compiled once (the first call, timed separately), then
-  ``--warmup`` steps, then the median of ``--steps`` steps, each synchronised with ``.asnumpy()``.
+* ours: ``BertPretrainingLoss`` + ``TrainStep`` (dynamic loss scale on) + bias-corrected AdamW
+  (``adamw.bias_correction``, the update of ``torch.optim.AdamW``) from ``build_optimizer``, GRAPH
+  mode, compiled once (the first call, timed separately), then ``--warmup`` steps, then the median of ``--steps`` steps, each synchronised with ``.asnumpy()``.
   The MLM head runs on the gathered masked positions only (Google's BERT and the zoo).
-* HuggingFace: ``transformers.BertForPreTraining`` in train mode on PyTorch, ``torch.optim.AdamW``,
+* HuggingFace: ``transformers.BertForPreTraining`` in train mode on PyTorch, ``torch.optim.AdamW``
+  (weight decay 0.01 off LayerNorm and biases, as ours),
   loss = MLM cross-entropy (labels -100 except at the masked positions) + NSP cross-entropy,
   backward, ``clip_grad_norm_(1.0)``, step; ``torch.set_num_threads(2)``; same warm-up and median.
   It computes MLM logits at every position (S of them instead of P): that is how the model is
@@ -104,7 +105,8 @@ def worker_ours(name: str, steps: int, warmup: int, profile: bool = False) -> di
     network.set_train(True)
     # no warmup, lr 1e-4 as on the HF side, so that the loss visibly moves (a sanity check, not a cost)
     optimizer_config = OptimizerConfig(optimizer="adamw",
-                                       adamw=AdamWeightDecayConfig(learning_rate=1e-4, warmup_steps=0))
+                                       adamw=AdamWeightDecayConfig(learning_rate=1e-4, warmup_steps=0,
+                                                                   weight_decay=0.01, bias_correction=True))
     optimizer = build_optimizer(optimizer_config, network.trainable_params(), 1000)
     step = TrainStep(network, optimizer, loss_scale=65536.0, clip_norm=1.0)
     batch = make_batch(CONFIGS[name]["batch"])
@@ -142,7 +144,11 @@ def worker_hf(name: str, steps: int, warmup: int, threads: int) -> dict:
                                      hidden_act="gelu", hidden_dropout_prob=0.1, attention_probs_dropout_prob=0.1,
                                      max_position_embeddings=512, type_vocab_size=2, layer_norm_eps=1e-12)
     model = transformers.BertForPreTraining(config).train()
-    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4, weight_decay=0.01)
+    no_decay = ("bias", "LayerNorm.weight")
+    optimizer = torch.optim.AdamW(
+        [{"params": [p for n, p in model.named_parameters() if not n.endswith(no_decay)], "weight_decay": 0.01},
+         {"params": [p for n, p in model.named_parameters() if n.endswith(no_decay)], "weight_decay": 0.0}],
+        lr=1e-4, eps=1e-6)
     batch = make_batch(c["batch"])
     labels = torch.full((c["batch"], SEQ), -100, dtype=torch.long)
     positions = torch.from_numpy(batch["masked_lm_positions"]).long()

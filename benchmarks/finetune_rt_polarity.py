@@ -4,7 +4,9 @@ Both sides fine-tune the real all-MiniLM-L6-v2 weights (``fetch("minilm")``) for
 the vaderSentiment movie-review snippets (ratings > 0 positive, < 0 negative, zeros dropped; the fixed
 split of ``tools/create_classifier_data.py --task rt_polarity``), on the SAME token ids (the records
 made by this project's tools are read back for the PyTorch side), with the same hyperparameters
-(configs/classifier_rt_polarity.yaml: lr 5e-5, 10% linear warmup then linear decay, weight decay 0.01
+(configs/classifier_rt_polarity.yaml: the same optimizer update on both sides, bias-corrected AdamW
+(``adamw.bias_correction: true`` here, ``torch.optim.AdamW`` there; eps 1e-6), lr 5e-5, 10% linear
+warmup then linear decay, weight decay 0.01
 except LayerNorm and biases, batch 32 with the last partial batch dropped, dropout 0.1, clip 1.0,
 seq 64), over the same seeds. Per seed, ours (``run_classifier.py``, GRAPH mode) and then
 HuggingFace (transformers 4.46.3 ``BertForSequenceClassification``, PyTorch 2.13 CPU,
