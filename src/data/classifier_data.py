@@ -74,14 +74,13 @@ import json
 import logging
 import math
 import os
-import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Counter, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
+from src.data.output import atomic_directory, check_output_dir, sha256_file
 from src.data.records import FORMATS, Column, RecordWriter, finetune_columns
 
 logger = logging.getLogger(__name__)
@@ -947,27 +946,8 @@ def record_columns_for(max_seq_length: int, is_regression: bool) -> List[Column]
     return finetune_columns(max_seq_length, extra)
 
 
-def _sha256(path: PathLike) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def _check_output_dir(output_dir: Path, overwrite: bool) -> None:
-    if not output_dir.exists():
-        return
-    if not output_dir.is_dir():
-        raise ClassifierDataError(f"output directory {output_dir} exists and is not a directory")
-    if not any(output_dir.iterdir()):
-        return
-    if not overwrite:
-        raise ClassifierDataError(f"output directory {output_dir} is not empty: pass overwrite (--overwrite true) "
-                                  "to replace it")
-    if not (output_dir / DATASET_INFO).is_file():
-        raise ClassifierDataError(f"refusing to replace {output_dir}: it is not empty and has no {DATASET_INFO}, "
-                                  "so it was not written by this tool")
+    check_output_dir(output_dir, overwrite, DATASET_INFO, ClassifierDataError)
 
 
 def sample_examples(examples: List[Example], size: int, seed: int, where: str) -> List[Example]:
@@ -1116,15 +1096,7 @@ def write_classifier_dataset(processor: Processor, tokenizer: Any, output_dir: P
 
     output_dir = Path(output_dir)
     _check_output_dir(output_dir, overwrite)
-    parent = output_dir.absolute().parent
-    created = []
-    ancestor = parent
-    while not ancestor.exists():
-        created.append(ancestor)
-        ancestor = ancestor.parent
-    parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{output_dir.name}.tmp-", dir=parent))
-    try:
+    with atomic_directory(output_dir) as tmp:
         split_info = {}
         for split in splits:
             sample = (train_examples, sample_seed) if train_examples and split == "train" else None
@@ -1138,34 +1110,13 @@ def write_classifier_dataset(processor: Processor, tokenizer: Any, output_dir: P
             "main_metric": main_metric,
             "max_seq_length": max_seq_length,
             "vocab_size": tokenizer.vocab_size,
-            "vocab_sha256": _sha256(tokenizer.vocab_file),
+            "vocab_sha256": sha256_file(tokenizer.vocab_file),
             "do_lower_case": tokenizer.do_lower_case,
             "format": fmt,
             "task_options": processor.options(),
             "splits": split_info,
         }
         (tmp / DATASET_INFO).write_text(json.dumps(info, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-        os.chmod(tmp, 0o755)  # mkdtemp makes it 0700
-        if output_dir.exists():  # empty, or replaced with overwrite
-            old = Path(tempfile.mkdtemp(prefix=f".{output_dir.name}.old-", dir=parent))
-            os.rename(output_dir, old / output_dir.name)
-            try:
-                os.rename(tmp, output_dir)
-            except BaseException:
-                os.rename(old / output_dir.name, output_dir)
-                old.rmdir()
-                raise
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.rename(tmp, output_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        for directory in created:  # deepest first
-            try:
-                directory.rmdir()
-            except OSError:
-                break
-        raise
     return info
 
 
