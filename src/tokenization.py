@@ -55,6 +55,7 @@ from tokenizers import Regex, Tokenizer, models, normalizers, pre_tokenizers
 logger = logging.getLogger(__name__)
 
 __all__ = [
+    "tokenizer_for_vocab",
     "FullTokenizer",
     "basic_tokenize",
     "load_vocab",
@@ -842,3 +843,18 @@ def _truncate_seq_pair(tokens_a: List[int], tokens_b: List[int], max_length: int
         else:
             len_b -= 1
     return tokens_a[:len_a], tokens_b[:len_b]
+
+
+def tokenizer_for_vocab(vocab_file: PathLike, do_lower_case: Optional[bool] = None) -> "FullTokenizer":
+    """A :class:`FullTokenizer` for ``vocab_file``; ``do_lower_case`` None is decided from the vocab
+    (true for uncased and Chinese vocabs), a given value is checked against it.
+
+    Raises:
+        ValueError: the vocab cannot be read, or its casing contradicts ``do_lower_case``.
+    """
+    vocab = load_vocab(vocab_file)
+    if do_lower_case is None:
+        do_lower_case = detect_vocab_casing(vocab) != "cased"
+    else:
+        validate_case_matches_vocab(do_lower_case, vocab, vocab_file)
+    return FullTokenizer(vocab_file, do_lower_case=do_lower_case)

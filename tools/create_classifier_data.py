@@ -64,15 +64,10 @@ def _check_generic_keys(config: ClassifierDataConfig, is_generic: bool) -> None:
 def make_tokenizer(vocab_file: str, do_lower_case: Optional[bool]):
     """A FullTokenizer; ``do_lower_case`` None is decided from the vocab, a given value is checked against it."""
     from src.data.classifier_data import ClassifierDataError
-    from src.tokenization import FullTokenizer, detect_vocab_casing, load_vocab, validate_case_matches_vocab
+    from src.tokenization import tokenizer_for_vocab
 
     try:
-        vocab = load_vocab(vocab_file)
-        if do_lower_case is None:
-            do_lower_case = detect_vocab_casing(vocab) != "cased"
-        else:
-            validate_case_matches_vocab(do_lower_case, vocab, vocab_file)
-        return FullTokenizer(vocab_file, do_lower_case=do_lower_case)
+        return tokenizer_for_vocab(vocab_file, do_lower_case)
     except ValueError as err:
         raise ClassifierDataError(str(err)) from None
 
