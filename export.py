@@ -1,7 +1,9 @@
-"""Export a fine-tuned sequence classifier to MindIR for inference (the zoo's export.py)::
+"""Export a fine-tuned sequence classifier or NER tagger to MindIR for inference (the zoo's export.py)::
 
     python export.py --run_config output/classifier/config.yaml \
         --checkpoint output/classifier/checkpoints/classifier-00001000.ckpt --output export/classifier
+    python export.py --run_config output/msra/config.yaml --checkpoint output/msra/best_model.ckpt \
+        --seq_length 128 --batch_size 8 --output export/msra_tagger
     python export.py --config bert_base --num_labels 2 --checkpoint classifier.ckpt --seq_length 128 \
         --batch_size 8 --output export/classifier.mindir
 
@@ -10,6 +12,9 @@ section and ``num_labels``) or from ``--config`` (a name in configs/ or a YAML p
 defaults to the run config's, else to the checkpoint's classifier. The graph takes
 ``input_ids, input_mask, segment_ids`` int32 [batch_size, seq_length] and returns float32 logits
 [batch_size, num_labels]; load it with ``mindspore.nn.GraphCell(mindspore.load(FILE))``.
+A run_ner.py run (its config has ``use_crf``) exports the tagger with its decoding in the graph
+(Viterbi for the CRF): inputs ``input_ids, input_mask, segment_ids, label_mask`` int32 [B, S],
+output the tag ids int32 [B, S] (the label list is the records' dataset.json).
 ``--format MINDIR`` works on every backend; AIR needs Ascend; ONNX uses MindSpore's deprecated
 exporter, which cannot export the exact ``gelu`` activation (see src/export.py).
 """

@@ -247,6 +247,44 @@ class ClassifierDataConfig:
             raise ConfigError(f"max_seq_length must be at least 3, got {self.max_seq_length}")
 
 
+@dataclass
+class NerDataConfig:
+    """tools/create_ner_data.py: NER files (CoNLL, CLUENER, MSRA, People's Daily) -> records + dataset.json."""
+
+    task: Literal["conll", "cluener", "msra", "peoples_daily"] = option(
+        "conll", "input format: conll ('token TAG' lines), cluener (CLUENER2020 JSON lines), msra, peoples_daily "
+        "(the last two built in: fetched with src.sample_data unless data_dir or files are given)")
+    data_dir: str = option("", "directory with train/dev/test files (conll: train.txt, dev.txt, test.txt ...; "
+                           "cluener: train.json, dev.json, test.json)")
+    train_file: str = option("", "the train file (instead of data_dir)")
+    dev_file: str = option("", "the dev file (instead of data_dir)")
+    test_file: str = option("", "the test file (instead of data_dir; may be unlabelled)")
+    output_dir: str = option("", "directory to create with the records, SPLIT_sentences.jsonl and dataset.json")
+    vocab_file: str = option("", "WordPiece vocab.txt of the model to fine-tune")
+    do_lower_case: Optional[bool] = option(None, "lower-case and strip accents; null: from the vocab")
+    max_seq_length: int = option(128, "pieces per record including [CLS] and [SEP]; longer sentences are split "
+                                 "into several records, never truncated")
+    format: Literal["mindrecord", "tfrecord"] = option("mindrecord", "record format")
+    scheme: str = option("IOB2", "tag scheme of the records: IOB2 (BIO), IOB1, IOBES (BIOES), BILOU or BMES")
+    source_scheme: str = option("", "tag scheme of the input; empty: detected from the tags (msra: BMES)")
+    labels: list[str] = option([], "the label list (O first); empty: every type of the train split in the scheme")
+    labels_file: str = option("", "a file with the label list, one per line (instead of labels)")
+    token_column: int = option(0, "conll: 0-based column of the token")
+    tag_column: Optional[int] = option(None, "conll: 0-based column of the tag (negative: from the end); null: "
+                                       "the files have exactly two columns 'token TAG'")
+    overwrite: bool = option(False, "replace an existing output_dir written by this tool")
+    progress: bool = option(True, "show a progress bar")
+
+    def __post_init__(self) -> None:
+        for name in ("output_dir", "vocab_file"):
+            if not getattr(self, name):
+                raise ConfigError(f"{name} is required (--{name})")
+        if self.max_seq_length < 3:
+            raise ConfigError(f"max_seq_length must be at least 3, got {self.max_seq_length}")
+        if self.labels and self.labels_file:
+            raise ConfigError("give the label list either with labels or with labels_file, not both")
+
+
 # --------------------------------------------------------------------------------------
 # Optimization
 # --------------------------------------------------------------------------------------
@@ -442,6 +480,25 @@ class ClassifierConfig(FinetuneConfig):
                                                  "(null: the model's hidden_dropout_prob)")
     pooling: Literal["cls", "mean"] = option("cls", "the classifier's sentence vector: cls (BERT's pooler on "
                                              "[CLS]) or mean (the mean of the last layer over the tokens)")
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.classifier_dropout is not None and not 0.0 <= self.classifier_dropout < 1.0:
+            raise ConfigError(f"classifier_dropout must be in [0, 1), got {self.classifier_dropout}")
+
+
+@dataclass
+class NerConfig(FinetuneConfig):
+    """run_ner.py: the fine-tuning settings plus the tagging head (CRF or softmax) and its metric."""
+
+    data_dir: str = option("", "NER records and dataset.json from tools/create_ner_data.py")
+    output_dir: str = option("output/ner", "checkpoints, metrics.jsonl, predictions, all_results.json")
+    use_crf: bool = option(True, "a linear-chain CRF over the token logits (false: softmax per token)")
+    classifier_dropout: Optional[float] = option(None, "dropout before the tag classifier "
+                                                 "(null: the model's hidden_dropout_prob)")
+    metric_mode: Literal["default", "strict"] = option("default", "entity matching: default (seqeval's default, "
+                                                       "conlleval) or strict (seqeval mode='strict' with the "
+                                                       "records' scheme)")
 
     def __post_init__(self) -> None:
         super().__post_init__()

@@ -1,9 +1,16 @@
-"""Export a fine-tuned sequence classifier to MindIR (or AIR / ONNX) for inference.
+"""Export a fine-tuned sequence classifier or NER tagger to MindIR (or AIR / ONNX) for inference.
 
 The exported graph is :class:`~src.heads.BertForSequenceClassification` in eval mode (no dropout)
 with three int32 inputs ``input_ids, input_mask, segment_ids`` of the fixed shape [B, S] given at
 export time, and one float32 output, the logits [B, C] (C = 1: a regression score). Load it with
 ``mindspore.nn.GraphCell(mindspore.load("model.mindir"))`` or MindSpore Lite.
+
+A NER tagger (a run_ner.py run: its config has ``use_crf``; or ``--task ner``) is exported as
+:class:`~src.heads.BertForTokenClassification` followed by its decoding, inside the graph:
+Viterbi over the CRF, or the argmax per token. Four int32 inputs ``input_ids, input_mask,
+segment_ids, label_mask`` [B, S] (``label_mask``: 1 on each word's first piece, as in the records
+of tools/create_ner_data.py) and one int32 output, the tag ids [B, S] (0 = ``O`` where
+``label_mask`` is 0).
 
 Formats:
     MINDIR: works on every backend (CPU included). Over 1 GiB of parameters (BERT-large in
@@ -44,13 +51,19 @@ class ExportError(RuntimeError):
 
 @dataclass
 class ExportConfig:
-    """export.py: a fine-tuned classifier checkpoint -> MindIR / AIR / ONNX."""
+    """export.py: a fine-tuned classifier or NER tagger checkpoint -> MindIR / AIR / ONNX."""
+
+    task: Literal["", "classifier", "ner"] = option("", "what the checkpoint is; empty: ner when run_config "
+                                                    "has use_crf (a run_ner.py run), else classifier")
 
     config: str = option("", "model config: a name in configs/ (bert_base) or a YAML path (or use run_config)")
     run_config: str = option("", "config.yaml saved by a fine-tuning run: its model section and num_labels are used")
     checkpoint: str = option("", "fine-tuned checkpoint (bert.* and classifier.* parameters; optimizer state "
                              "is skipped)")
-    num_labels: int = option(0, "classifier outputs (1: regression); 0: from run_config, else from the checkpoint")
+    num_labels: int = option(0, "classifier outputs (1: regression) or tags; 0: from run_config, else from the "
+                             "checkpoint")
+    use_crf: Optional[bool] = option(None, "ner: decode with the CRF; null: from run_config, else true when the "
+                                     "checkpoint has crf.* scores")
     pooling: Literal["", "cls", "mean"] = option("", "the classifier's sentence vector (cls or mean, see "
                                                  "run_classifier.py); empty: from run_config, else cls")
     batch_size: int = option(1, "batch size B of the exported graph (fixed)")
@@ -175,6 +188,68 @@ def build_classifier(model: BertConfig, num_labels: int, checkpoint: str | os.Pa
     return network
 
 
+def run_task(path: str | os.PathLike) -> tuple[str, Optional[bool]]:
+    """``("ner", use_crf)`` for the config.yaml of a run_ner.py run, else ``("classifier", None)``."""
+    data = load_yaml(path)
+    if "use_crf" in data:
+        if not isinstance(data["use_crf"], bool):
+            raise ConfigError(f"use_crf in {path} must be true or false, got {data['use_crf']!r}")
+        return "ner", data["use_crf"]
+    return "classifier", None
+
+
+def build_tagger(model: BertConfig, checkpoint: str | os.PathLike, use_crf: Optional[bool] = None,
+                 num_labels: int = 0):
+    """A Cell ``(input_ids, input_mask, segment_ids, label_mask) -> int32 tags [B, S]``: a
+    :class:`~src.heads.BertForTokenClassification` with every parameter from ``checkpoint`` and
+    its decoding (Viterbi with the CRF, else argmax), in eval mode.
+
+    Raises:
+        CheckpointError: the file is missing or is not a tagger, a shape differs from the config,
+            ``use_crf`` asks for a CRF the checkpoint does not have, or a parameter is missing.
+    """
+    from mindspore import nn
+
+    from .checkpoint import CheckpointError, load_checkpoint_into, read_checkpoint
+    from .fused_ops import standard_operators
+    from .heads import BertForTokenClassification
+
+    if not checkpoint:
+        raise CheckpointError("no checkpoint given: pass --checkpoint FILE (a fine-tuned tagger)")
+    if not Path(checkpoint).exists():
+        raise CheckpointError(f"checkpoint {checkpoint} does not exist")
+    ckpt = read_checkpoint(checkpoint)
+    weight = ckpt.params.get("classifier.weight")
+    if weight is None:
+        raise CheckpointError(f"{checkpoint} has no classifier.weight: it is not a fine-tuned tagger")
+    has_crf = "crf.transitions" in ckpt.params
+    if use_crf is None:
+        use_crf = has_crf
+    elif use_crf and not has_crf:
+        raise CheckpointError(f"{checkpoint} has no crf.transitions, but the tagger should decode with a CRF")
+    if num_labels and weight.shape[0] != num_labels:
+        raise CheckpointError(f"{checkpoint}: the classifier has {weight.shape[0]} tags, but num_labels "
+                              f"is {num_labels}")
+    with standard_operators():
+        tagger = BertForTokenClassification(model, int(weight.shape[0]), use_crf=use_crf)
+    report = load_checkpoint_into(tagger, ckpt)
+    if report.initialized:
+        raise CheckpointError(f"{checkpoint} lacks {len(report.initialized)} parameters of the tagger: "
+                              f"{', '.join(report.initialized[:8])}{' ...' if len(report.initialized) > 8 else ''}")
+
+    class _Tagger(nn.Cell):
+        def __init__(self, network):
+            super().__init__(auto_prefix=False)  # keep the checkpoint's parameter names
+            self.network = network
+
+        def construct(self, input_ids, input_mask, segment_ids, label_mask):
+            return self.network.decode(input_ids, input_mask, segment_ids, label_mask)
+
+    network = _Tagger(tagger)
+    network.set_train(False)
+    return network
+
+
 def dummy_inputs(batch_size: int, seq_length: int) -> list:
     """``input_ids, input_mask, segment_ids``: int32 [B, S] tensors fixing the exported shapes."""
     import mindspore as ms
@@ -276,6 +351,18 @@ def export_classifier(config: ExportConfig) -> Path:
             model = dataclasses.replace(model, seq_length=config.seq_length)
         except ConfigError as err:
             raise ConfigError(f"--seq_length: {err}") from None
+    task = config.task or (run_task(config.run_config)[0] if config.run_config else "classifier")
+    if task == "ner":
+        use_crf = config.use_crf
+        if use_crf is None and config.run_config:
+            use_crf = run_task(config.run_config)[1]
+        network = build_tagger(model, config.checkpoint, use_crf, config.num_labels)
+        inputs = [*dummy_inputs(config.batch_size, model.seq_length),
+                  dummy_inputs(config.batch_size, model.seq_length)[1]]
+        path = export_network(network, inputs, config.output, config.format)
+        logger.info("exported %s: inputs int32 [%d, %d] x 4, tag ids int32 [%d, %d]", path, config.batch_size,
+                    model.seq_length, config.batch_size, model.seq_length)
+        return path
     network = build_classifier(model, num_labels, config.checkpoint, pooling)
     inputs = dummy_inputs(config.batch_size, model.seq_length)
     path = export_network(network, inputs, config.output, config.format)

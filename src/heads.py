@@ -1,7 +1,7 @@
 """Task heads on top of :class:`~src.bert_model.BertModel`, named as in HuggingFace checkpoints.
 
 Shape letters: B batch, S sequence length, P masked positions per sequence, H hidden size,
-V vocabulary size, C number of labels.
+V vocabulary size, C number of labels (tags for token classification).
 """
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from mindspore.common.initializer import TruncatedNormal
 
 from .bert_model import BertModel, activation, dense, layer_norm
 from .config import POOLINGS, BertConfig
+from .crf import CRF
 
 
 def gather_positions(sequence: Tensor, positions: Tensor) -> Tensor:
@@ -133,3 +134,49 @@ class BertForSequenceClassification(nn.Cell):
 
     def construct(self, input_ids: Tensor, input_mask: Tensor, segment_ids: Tensor) -> Tensor:
         return self.classifier(self.dropout(self.sentence_vector(input_ids, input_mask, segment_ids)))
+
+
+class BertForTokenClassification(nn.Cell):
+    """Dropout and a linear tag classifier on every position of the last layer, optionally with a
+    linear-chain CRF over the tag scores (``crf.*`` parameters, pytorch-crf's names).
+
+    Args:
+        config: the model.
+        num_labels: C, the number of tags (``O`` is id 0).
+        dropout_prob: dropout before the classifier (None: ``config.hidden_dropout_prob``).
+        use_crf: add a :class:`~src.crf.CRF` (decoding by Viterbi) instead of a per-token argmax.
+        crf_seed: seed of the CRF's initial scores.
+
+    Outputs (``construct``): float32 emissions [B, S, C].
+    """
+
+    def __init__(self, config: BertConfig, num_labels: int, dropout_prob: float | None = None,
+                 use_crf: bool = False, crf_seed: int = 0):
+        super().__init__()
+        if num_labels < 1:
+            raise ValueError(f"num_labels must be at least 1, got {num_labels}")
+        self.num_labels = num_labels
+        self.use_crf = use_crf
+        self.bert = BertModel(config, add_pooling_layer=False)
+        p = config.hidden_dropout_prob if dropout_prob is None else dropout_prob
+        self.dropout = nn.Dropout(p=p)
+        self.classifier = nn.Dense(config.hidden_size, num_labels,
+                                   weight_init=TruncatedNormal(config.initializer_range))
+        self.crf = CRF(num_labels, seed=crf_seed) if use_crf else None
+
+    def emissions(self, input_ids: Tensor, input_mask: Tensor, segment_ids: Tensor) -> Tensor:
+        """float32 tag scores [B, S, C] (the CRF's emissions)."""
+        sequence_output, _ = self.bert(input_ids, input_mask, segment_ids)  # (B, S, H)
+        return self.classifier(self.dropout(sequence_output)).astype(ms.float32)  # (B, S, C)
+
+    def construct(self, input_ids: Tensor, input_mask: Tensor, segment_ids: Tensor) -> Tensor:
+        return self.emissions(input_ids, input_mask, segment_ids)
+
+    def decode(self, input_ids: Tensor, input_mask: Tensor, segment_ids: Tensor, label_mask: Tensor) -> Tensor:
+        """int32 tag ids [B, S]: Viterbi over the ``label_mask`` positions (CRF) or the argmax per
+        position; 0 where ``label_mask`` is 0."""
+        emissions = self.emissions(input_ids, input_mask, segment_ids)
+        if self.use_crf:
+            return self.crf.decode(emissions, label_mask)
+        on = ops.not_equal(label_mask.astype(ms.float32), 0.0)
+        return ops.select(on, emissions.argmax(-1).astype(ms.int32), ops.zeros_like(label_mask.astype(ms.int32)))

@@ -25,7 +25,7 @@ from mindspore import Parameter, Tensor, nn, ops
 
 from .config import BertConfig
 from .fused_ops import SumOfSquares
-from .heads import BertForPreTraining, BertForSequenceClassification
+from .heads import BertForPreTraining, BertForSequenceClassification, BertForTokenClassification
 
 
 class BertPretrainingLoss(BertForPreTraining):
@@ -101,6 +101,39 @@ def classification_loss(logits: Tensor, labels: Tensor) -> Tensor:
     """logits float32 [B, C], labels int32 [B] or [B, 1] -> mean CE."""
     log_probs = ops.log_softmax(logits.astype(ms.float32), -1)
     return -ops.gather_elements(log_probs, 1, labels.reshape(-1, 1).astype(ms.int32)).mean()
+
+
+class BertTokenClassificationLoss(BertForTokenClassification):
+    """:class:`BertForTokenClassification` with its fine-tuning loss (parameter names stay
+    ``bert.*`` / ``classifier.*`` / ``crf.*``), in float32, over the ``label_mask`` positions only
+    (a token's first WordPiece; not [CLS], [SEP], other pieces or padding):
+
+    * CRF: the mean over the batch of each row's negative log-likelihood (pytorch-crf's
+      ``reduction="mean"`` on the packed labelled positions);
+    * softmax: the mean cross-entropy over all labelled positions of the batch (HuggingFace's
+      loss with label -100 on the other positions).
+
+    Inputs:
+        input_ids, input_mask, segment_ids, label_ids, label_mask: int32 [B, S].
+
+    Outputs:
+        ``(loss, ())``.
+    """
+
+    def construct(self, input_ids, input_mask, segment_ids, label_ids, label_mask):
+        emissions = self.emissions(input_ids, input_mask, segment_ids)  # (B, S, C)
+        if self.use_crf:
+            return self.crf(emissions, label_ids, label_mask).mean(), ()
+        return token_classification_loss(emissions, label_ids, label_mask), ()
+
+
+def token_classification_loss(logits: Tensor, labels: Tensor, label_mask: Tensor) -> Tensor:
+    """logits float32 [B, S, C], labels and label_mask int32 [B, S] -> mean CE over the masked-in
+    positions (0 when there are none)."""
+    log_probs = ops.log_softmax(logits.astype(ms.float32), -1)
+    nll = -ops.gather_elements(log_probs, 2, labels.astype(ms.int32).expand_dims(-1)).squeeze(-1)  # (B, S)
+    weights = label_mask.astype(ms.float32)
+    return (nll * weights).sum() / ops.maximum(weights.sum(), 1.0)
 
 
 class TrainStep:

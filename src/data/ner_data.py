@@ -44,6 +44,7 @@ from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Tupl
 import numpy as np
 
 from src import tagging
+from src.ner_metrics import CLUENER_TYPES
 from src.data.output import atomic_directory, check_output_dir, sha256_file
 from src.data.records import FORMATS, Column, RecordWriter, finetune_columns
 
@@ -64,9 +65,6 @@ FILE_NAMES = {
     "peoples_daily": {"train": ("199801.txt",), "dev": ("199801.txt",), "test": ("199801.txt",)},
 }
 PEOPLES_DAILY_TYPES = {"nr": "PER", "ns": "LOC", "nt": "ORG"}
-#: CLUENER2020's ten entity types (its label list, and the types of its macro score)
-CLUENER_TYPES = ("address", "book", "company", "game", "government", "movie", "name", "organization", "position",
-                 "scene")
 METRICS = ("f1", "precision", "recall", "token_accuracy")
 CLUENER_METRICS = ("f1", "precision", "recall", "cluener_macro_f1", "token_accuracy")
 CHUNK_SENTENCES = 4096
