@@ -5,7 +5,8 @@ global-norm clipping at 1.0, AdamW, seq 128, vocab 30,522, 20 masked positions):
 
 * ours: ``BertPretrainingLoss`` + ``TrainStep`` (dynamic loss scale on) + bias-corrected AdamW
   (``adamw.bias_correction``, the update of ``torch.optim.AdamW``) from ``build_optimizer``, GRAPH
-  mode, compiled once (the first call, timed separately), then ``--warmup`` steps, then the median of ``--steps`` steps, each synchronised with ``.asnumpy()``.
+  mode, compiled once (the first call, timed separately), then ``--warmup`` steps, then the median
+  of ``--steps`` steps, each synchronised with ``.asnumpy()``.
   The MLM head runs on the gathered masked positions only (Google's BERT and the zoo).
 * HuggingFace: ``transformers.BertForPreTraining`` in train mode on PyTorch, ``torch.optim.AdamW``
   (weight decay 0.01 off LayerNorm and biases, as ours),

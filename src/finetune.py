@@ -232,7 +232,8 @@ def _train(config, task: FinetuneTask, network, run_plan: Plan, output: Path) ->
                         accumulation_steps=config.accumulation_steps, clip_norm=config.clip_norm)
     network.set_train(True)
     manager = CheckpointManager(output / "checkpoints", keep=config.keep_checkpoint_max or 1, prefix=task.name)
-    best_path, best_json, metrics_path = output / "best_model.ckpt", output / "best_model.json", output / "metrics.jsonl"
+    best_path, best_json = output / "best_model.ckpt", output / "best_model.json"
+    metrics_path = output / "metrics.jsonl"
     eval_splits, best_metric = run_plan.eval_splits if config.do_eval else [], run_plan.best_metric
     step = batches = 0
     best = {"step": 0, "metric": best_metric, "value": None}

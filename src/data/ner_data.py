@@ -660,5 +660,5 @@ def merge_windows(entries: Sequence[Dict[str, Any]], row_predictions: Sequence[n
 
 
 __all__ = ["DATASET_INFO", "NerDataError", "NerTask", "Sentence", "TASKS", "convert_sentences", "load_ner_info",
-           "merge_windows", "read_cluener", "read_labels_file", "read_conll", "read_peoples_daily", "read_sentence_index",
-           "record_columns", "split_files", "windows", "write_ner_dataset"]
+           "merge_windows", "read_cluener", "read_labels_file", "read_conll", "read_peoples_daily",
+           "read_sentence_index", "record_columns", "split_files", "windows", "write_ner_dataset"]
