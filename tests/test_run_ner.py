@@ -32,10 +32,10 @@ FORMATS = {  # name: (task, fixture dir, vocab, extra create_ner_data options)
 }
 
 
-def make_records(name: str, out: Path, seq: int = SEQ) -> Path:
+def make_records(name: str, out: Path, seq: int = SEQ, fmt: str = "mindrecord") -> Path:
     task, folder, vocab, extra = FORMATS[name]
     argv = ["--task", task, "--data_dir", str(FIXTURES / folder), "--vocab_file", str(fetch(vocab)),
-            "--max_seq_length", str(seq), "--output_dir", str(out), "--progress", "false", *extra]
+            "--max_seq_length", str(seq), "--output_dir", str(out), "--progress", "false", "--format", fmt, *extra]
     assert create_ner_data.main(argv) == 0
     return out
 
@@ -88,6 +88,20 @@ def test_every_format_trains_evaluates_and_predicts(name, use_crf, tmp_path):
         rows = [json.loads(line) for line in (out / "cluener_predict_test.json").read_text().splitlines()]
         assert [r["id"] for r in rows] == [0, 1] and all(isinstance(r["label"], dict) for r in rows)
         assert "dev_cluener_macro_f1" in results
+
+
+def test_tfrecord_records_give_the_same_predictions(tmp_path):
+    """The same records as TFRecord (+ the zoo's schema JSON): training and scoring as from MindRecord."""
+    scores = {}
+    for fmt in ("mindrecord", "tfrecord"):
+        records = make_records("msra", tmp_path / f"records-{fmt}", fmt=fmt)
+        assert (records / f"train.{fmt}").exists()
+        out = tmp_path / f"out-{fmt}"
+        assert run_ner.main([*TINY, "--model.vocab_size=21128", f"--data_dir={records}", f"--output_dir={out}",
+                             "--batch_size=2", "--train_steps=4", "--eval_batch_size=2"]) == 0
+        scores[fmt] = json.loads((out / "all_results.json").read_text())
+    assert scores["tfrecord"]["test_examples"] == scores["mindrecord"]["test_examples"] == 3
+    assert scores["tfrecord"]["test_f1"] == pytest.approx(scores["mindrecord"]["test_f1"])
 
 
 def test_learns_the_tags_and_keeps_the_best(tmp_path):
