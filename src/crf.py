@@ -25,12 +25,20 @@ runs inside a compiled Cell or ``ms.jit`` function, in GRAPH and PYNATIVE mode, 
 log Z has a hand-written backward (:class:`_LogPartition`, the forward-backward algorithm's
 marginals) instead of autodiff through the unrolled loop: at S=128 that compiles in about 8 s
 instead of about 13 s. The gold score is vectorized over positions and uses autodiff.
+
+On CPU, when the fused kernels are available (src/fused_ops.py), log Z with its gradient and
+Viterbi are each one C++ kernel call over the batch instead of the unrolled loops (same
+definitions, tested equal): the unrolled graph is several thousand small operators whose launch
+cost, not their arithmetic, dominated a small tagger's train step. Exported graphs
+(``fused_ops.standard_operators()``) and other devices use the unrolled loops.
 """
 from __future__ import annotations
 
 import mindspore as ms
 import numpy as np
 from mindspore import Parameter, Tensor, nn, ops
+
+from . import fused_ops
 
 # Primitives, not ops.amax / ops.logsumexp: functional reductions inside a Cell's bprop fail to
 # compile in GRAPH mode ("The func graph is empty").
@@ -142,7 +150,13 @@ class CRF(nn.Cell):
         self.start_transitions = Parameter(uniform(num_tags), name="start_transitions")
         self.end_transitions = Parameter(uniform(num_tags), name="end_transitions")
         self.transitions = Parameter(uniform(num_tags, num_tags), name="transitions")
-        self._log_partition = _LogPartition()
+        library = fused_ops.kernel_library()
+        self.fused = library is not None
+        if self.fused:
+            self._fused_log_partition = fused_ops.CrfLogPartition(library)
+            self._fused_viterbi = fused_ops.CrfViterbi(library)
+        else:
+            self._log_partition = _LogPartition()
 
     def construct(self, emissions: Tensor, tags: Tensor, mask: Tensor) -> Tensor:
         return self.log_partition(emissions, mask) - self.score(emissions, tags, mask)
@@ -200,8 +214,12 @@ class CRF(nn.Cell):
         """
         self._check(emissions, mask)
         on, started = _positions(mask)
-        log_z, _ = self._log_partition(emissions.astype(ms.float32), on, started, self.start_transitions,
-                                       self.end_transitions, self.transitions)
+        if self.fused:
+            log_z = self._fused_log_partition(emissions.astype(ms.float32), on.astype(ms.float32),
+                                              self.start_transitions, self.end_transitions, self.transitions)
+        else:
+            log_z, _ = self._log_partition(emissions.astype(ms.float32), on, started, self.start_transitions,
+                                           self.end_transitions, self.transitions)
         return log_z * on.any(axis=1).astype(ms.float32)
 
     def decode(self, emissions: Tensor, mask: Tensor) -> Tensor:
@@ -217,6 +235,9 @@ class CRF(nn.Cell):
         self._check(emissions, mask)
         b, _, t = emissions.shape
         on, started = _positions(mask)
+        if self.fused:
+            return self._fused_viterbi(emissions.astype(ms.float32), on.astype(ms.float32), self.start_transitions,
+                                       self.end_transitions, self.transitions)
         emissions_at = ops.unstack(emissions.astype(ms.float32), axis=1)
         on_at = ops.unstack(on.expand_dims(2), axis=1)  # S x (B, 1)
         started_at = ops.unstack(started.expand_dims(2), axis=1)

@@ -595,6 +595,11 @@ int MaskedSoftmaxDropoutGrad(int nparam, void **params, int *ndims, int64_t **sh
 //   SelfAttentionGrad:  dcontext [B, S, H], qkv, bias, probs, mask, heads, scale, keep_prob
 //                       -> dqkv [B, S, 3H], dbias [3H]
 // The dropout mask has the layout and the hash of MaskedSoftmaxDropout's.
+//
+// Keys after the last unmasked one (mask_bias > -5000; padding) are skipped: their scores carry
+// -10000, so exp(score - max) underflows to exactly 0 in float32 and their probabilities, their
+// share of the context and their gradients are 0 whatever is computed. Only the sums' order (and
+// so the last bit) can differ from the full computation. Every query row is still computed.
 // ---------------------------------------------------------------------------------------------
 int SelfAttention(int nparam, void **params, int *ndims, int64_t **shapes, const char **, void *, void *) {
   if (nparam != 10 || ndims[0] != 3) return 1;
@@ -625,8 +630,11 @@ int SelfAttention(int nparam, void **params, int *ndims, int64_t **shapes, const
       LoadHead(x, bias + n * d, s, h3, d, false, qh.data(), dp);
       LoadHead(x + h, bias + h + n * d, s, h3, d, true, kt.data(), sp);
       LoadHead(x + 2 * h, bias + 2 * h + n * d, s, h3, d, false, vh.data(), dp);
-      Gemm<false>(sp, sp, d, qh.data(), dp, kt.data(), sp, scores.data(), sp);  // Q K^T
       const float *mb = mask_bias + b * s;
+      int64_t keys = 0;  // keys [0, keys) hold every unmasked one
+      for (int64_t j = s - 1; j >= 0 && keys == 0; --j) keys = mb[j] > -5000.0f ? j + 1 : 0;
+      if (keys == 0) keys = s;
+      Gemm<false>(sp, RoundUp(keys, kTileCols), d, qh.data(), dp, kt.data(), sp, scores.data(), sp);  // Q K^T
       float *p_head = probs + task * s * s;
       uint8_t *m_head = mask + task * s * s;
       if (drop > 0.0f) {
@@ -638,13 +646,13 @@ int SelfAttention(int nparam, void **params, int *ndims, int64_t **shapes, const
         float *row = scores.data() + i * sp;
         float mx = -INFINITY;
 #pragma omp simd reduction(max : mx)
-        for (int64_t j = 0; j < s; ++j) {
+        for (int64_t j = 0; j < keys; ++j) {
           row[j] = row[j] * scale + mb[j];
           mx = std::max(mx, row[j]);
         }
         float sum = 0.0f;
 #pragma omp simd reduction(+ : sum)
-        for (int64_t j = 0; j < s; ++j) {
+        for (int64_t j = 0; j < keys; ++j) {
           row[j] = expf(row[j] - mx);
           sum += row[j];
         }
@@ -653,13 +661,14 @@ int SelfAttention(int nparam, void **params, int *ndims, int64_t **shapes, const
         float *dr = dropped.data() + i * sp;
         const uint8_t *mr = m_head + i * s;
 #pragma omp simd
-        for (int64_t j = 0; j < s; ++j) {
+        for (int64_t j = 0; j < keys; ++j) {
           float p = row[j] * inv;
           pr[j] = p;
           dr[j] = p * (mr[j] * keep_scale);
         }
+        std::fill(pr + keys, pr + s, 0.0f);
       }
-      Gemm<false>(sp, dp, s, dropped.data(), sp, vh.data(), dp, ctx.data(), dp);  // dropout(P) V
+      Gemm<false>(sp, dp, keys, dropped.data(), sp, vh.data(), dp, ctx.data(), dp);  // dropout(P) V
       float *out = context + b * s * h + n * d;
       for (int64_t i = 0; i < s; ++i) {
         const float *cr = ctx.data() + i * dp;
@@ -696,7 +705,7 @@ int SelfAttentionGrad(int nparam, void **params, int *ndims, int64_t **shapes, c
     const float keep_scale = drop > 0.0f ? 1.0f / keep_prob[0] : 1.0f;
     double *acc = partial_data + block * h3;
     std::vector<float> qh(sp * dp, 0.0f), kh(sp * dp, 0.0f), vt(dp * sp, 0.0f), dc(sp * dp, 0.0f),
-        ds(sp * sp, 0.0f), dropped(sp * sp, 0.0f), dqh(sp * dp), dkh(sp * dp), dvh(sp * dp);
+        ds(sp * sp, 0.0f), dropped(sp * sp, 0.0f), dqh(sp * dp), dkh(sp * dp), dvh(sp * dp), zeros(d, 0.0f);
     for (int64_t task = t0; task < t1; ++task) {
       const int64_t b = task / heads, n = task % heads;
       const float *x = qkv + b * s * h3 + n * d;
@@ -708,9 +717,19 @@ int SelfAttentionGrad(int nparam, void **params, int *ndims, int64_t **shapes, c
 #pragma omp simd
         for (int64_t c = 0; c < d; ++c) dc[i * dp + c] = dcin[i * h + c];
       }
-      Gemm<false>(sp, sp, d, dc.data(), dp, vt.data(), sp, ds.data(), sp);  // d(dropout(P)) = dC V^T
       const float *p_head = probs + task * s * s;
       const uint8_t *m_head = mask + task * s * s;
+      int64_t keys = 1;  // the forward's key range: past it every probability is 0
+      for (int64_t i = 0; i < s; ++i) {
+        for (int64_t j = s - 1; j >= keys; --j) {
+          if (p_head[i * s + j] != 0.0f) {
+            keys = j + 1;
+            break;
+          }
+        }
+      }
+      const int64_t kp = RoundUp(keys, kTileCols);
+      Gemm<false>(sp, kp, d, dc.data(), dp, vt.data(), sp, ds.data(), sp);  // d(dropout(P)) = dC V^T
       for (int64_t i = 0; i < s; ++i) {
         const float *pr = p_head + i * s;
         const uint8_t *mr = m_head + i * s;
@@ -718,23 +737,25 @@ int SelfAttentionGrad(int nparam, void **params, int *ndims, int64_t **shapes, c
         float *dr = dropped.data() + i * sp;
         float dot = 0.0f;
 #pragma omp simd reduction(+ : dot)
-        for (int64_t j = 0; j < s; ++j) {
+        for (int64_t j = 0; j < keys; ++j) {
           const float keep = mr[j] * keep_scale;
           dr[j] = pr[j] * keep;
           row[j] *= keep;  // d(P)
           dot += row[j] * pr[j];
         }
 #pragma omp simd
-        for (int64_t j = 0; j < s; ++j) row[j] = scale * pr[j] * (row[j] - dot);  // d(Q K^T)
+        for (int64_t j = 0; j < keys; ++j) row[j] = scale * pr[j] * (row[j] - dot);  // d(Q K^T)
       }
-      Gemm<false>(sp, dp, s, ds.data(), sp, kh.data(), dp, dqh.data(), dp);      // dQ = dS K
-      Gemm<true>(sp, dp, s, ds.data(), sp, qh.data(), dp, dkh.data(), dp);       // dK = dS^T Q
-      Gemm<true>(sp, dp, s, dropped.data(), sp, dc.data(), dp, dvh.data(), dp);  // dV = dropout(P)^T dC
+      // rows [keys, kp) of dK and dV below read stale columns of ds / dropped: they are not written out
+      Gemm<false>(sp, dp, keys, ds.data(), sp, kh.data(), dp, dqh.data(), dp);    // dQ = dS K
+      Gemm<true>(kp, dp, s, ds.data(), sp, qh.data(), dp, dkh.data(), dp);        // dK = dS^T Q
+      Gemm<true>(kp, dp, s, dropped.data(), sp, dc.data(), dp, dvh.data(), dp);   // dV = dropout(P)^T dC
       float *out = dqkv + b * s * h3 + n * d;
       double *aq = acc + n * d, *ak = acc + h + n * d, *av = acc + 2 * h + n * d;
       for (int64_t i = 0; i < s; ++i) {
         float *oq = out + i * h3, *ok = oq + h, *ov = oq + 2 * h;
         const float *sq = dqh.data() + i * dp, *sk = dkh.data() + i * dp, *sv = dvh.data() + i * dp;
+        if (i >= keys) sk = sv = zeros.data();  // a key past the range: no gradient
 #pragma omp simd
         for (int64_t c = 0; c < d; ++c) {
           oq[c] = sq[c];
@@ -786,6 +807,177 @@ int SumOfSquares(int nparam, void **params, int *ndims, int64_t **shapes, const 
   double sum = 0.0;
   for (int64_t c = 0; c < blocks.count; ++c) sum += partial[c];
   static_cast<float *>(params[inputs])[0] = static_cast<float>(sum);
+  return 0;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Linear-chain CRF (src/crf.py): the forward algorithm, its forward-backward gradient and Viterbi,
+// one row of the batch per block. The semantics are src/crf.py's general mask: a row's sequence is
+// its ON positions (on[b, i] != 0); alpha starts as start + E[0], takes start + E[i] at the first
+// ON position, moves over consecutive ON positions by the transitions and is carried unchanged
+// through OFF positions. One call replaces the 8 x S small graph operators of the unrolled loop.
+//   CrfForward:     E [B, S, T], on [B, S], start [T], end [T], trans [T, T]
+//                   -> log_z [B] (not zeroed for rows without an ON position), alphas [B, S, T]
+//   CrfForwardGrad: dlog_z [B], E, on, start, end, trans, log_z, alphas
+//                   -> dE [B, S, T], dstart [T], dend [T], dtrans [T, T]
+//   CrfViterbi:     E, on, start, end, trans -> tags int32 [B, S] (0 at OFF positions)
+// ---------------------------------------------------------------------------------------------
+namespace {
+
+inline float LogSumExp(const float *x, int64_t n, int64_t stride) {
+  float m = x[0];
+  for (int64_t k = 1; k < n; ++k) m = std::max(m, x[k * stride]);
+  if (!std::isfinite(m)) return m;
+  float s = 0.0f;
+  for (int64_t k = 0; k < n; ++k) s += std::exp(x[k * stride] - m);
+  return std::log(s) + m;
+}
+
+}  // namespace
+
+int CrfForward(int nparam, void **params, int *ndims, int64_t **shapes, const char **, void *, void *) {
+  if (nparam != 7 || ndims[0] != 3) return 1;
+  const int64_t b = shapes[0][0], s = shapes[0][1], t = shapes[0][2];
+  const float *e = static_cast<const float *>(params[0]), *on = static_cast<const float *>(params[1]);
+  const float *start = static_cast<const float *>(params[2]), *end = static_cast<const float *>(params[3]);
+  const float *trans = static_cast<const float *>(params[4]);
+  float *log_z = static_cast<float *>(params[5]), *alphas = static_cast<float *>(params[6]);
+  ParallelFor(Blocks(b, 1), [&](int64_t begin, int64_t stop, int64_t) {
+    std::vector<float> scratch(static_cast<size_t>(t * t));
+    for (int64_t r = begin; r < stop; ++r) {
+      const float *er = e + r * s * t, *onr = on + r * s;
+      float *ar = alphas + r * s * t;
+      for (int64_t j = 0; j < t; ++j) ar[j] = start[j] + er[j];
+      bool started = onr[0] != 0.0f;
+      for (int64_t i = 1; i < s; ++i) {
+        const float *prev = ar + (i - 1) * t;
+        float *cur = ar + i * t;
+        if (onr[i] == 0.0f) {
+          std::copy(prev, prev + t, cur);
+        } else if (!started) {
+          for (int64_t j = 0; j < t; ++j) cur[j] = start[j] + er[i * t + j];
+          started = true;
+        } else {
+          for (int64_t p = 0; p < t; ++p)
+            for (int64_t j = 0; j < t; ++j) scratch[p * t + j] = prev[p] + trans[p * t + j];
+          for (int64_t j = 0; j < t; ++j) cur[j] = LogSumExp(scratch.data() + j, t, t) + er[i * t + j];
+        }
+      }
+      for (int64_t j = 0; j < t; ++j) scratch[j] = ar[(s - 1) * t + j] + end[j];
+      log_z[r] = LogSumExp(scratch.data(), t, 1);
+    }
+  });
+  return 0;
+}
+
+int CrfForwardGrad(int nparam, void **params, int *ndims, int64_t **shapes, const char **, void *, void *) {
+  if (nparam != 12 || ndims[1] != 3) return 1;
+  const int64_t b = shapes[1][0], s = shapes[1][1], t = shapes[1][2];
+  const float *dz = static_cast<const float *>(params[0]), *e = static_cast<const float *>(params[1]);
+  const float *on = static_cast<const float *>(params[2]), *end = static_cast<const float *>(params[4]);
+  const float *trans = static_cast<const float *>(params[5]), *log_z = static_cast<const float *>(params[6]);
+  const float *alphas = static_cast<const float *>(params[7]);
+  float *de = static_cast<float *>(params[8]), *dstart = static_cast<float *>(params[9]);
+  float *dend = static_cast<float *>(params[10]), *dtrans = static_cast<float *>(params[11]);
+  const int64_t stride = 2 * t + t * t;  // per row: dstart, dend, dtrans
+  std::vector<double> partial(static_cast<size_t>(b * stride), 0.0);
+  ParallelFor(Blocks(b, 1), [&](int64_t begin, int64_t stop, int64_t) {
+    std::vector<float> beta(static_cast<size_t>(s * t)), scratch(static_cast<size_t>(t));
+    for (int64_t r = begin; r < stop; ++r) {
+      const float *er = e + r * s * t, *onr = on + r * s, *ar = alphas + r * s * t;
+      float *der = de + r * s * t;
+      double *part = partial.data() + r * stride;
+      const float g = dz[r], z = log_z[r];
+      // linked[i]: ON with an ON position before it
+      std::vector<char> linked(static_cast<size_t>(s), 0);
+      bool seen = false;
+      for (int64_t i = 0; i < s; ++i) {
+        linked[i] = onr[i] != 0.0f && seen;
+        seen = seen || onr[i] != 0.0f;
+      }
+      float *br = beta.data();
+      std::copy(end, end + t, br + (s - 1) * t);
+      for (int64_t i = s - 1; i > 0; --i) {
+        const float *next = br + i * t;
+        float *cur = br + (i - 1) * t;
+        if (!linked[i]) {
+          std::copy(next, next + t, cur);
+          continue;
+        }
+        for (int64_t p = 0; p < t; ++p) {
+          for (int64_t k = 0; k < t; ++k) scratch[k] = trans[p * t + k] + er[i * t + k] + next[k];
+          cur[p] = LogSumExp(scratch.data(), t, 1);
+        }
+      }
+      bool first_seen = false;
+      for (int64_t i = 0; i < s; ++i) {
+        const bool is_on = onr[i] != 0.0f;
+        for (int64_t j = 0; j < t; ++j) {
+          const float u = is_on ? std::exp(ar[i * t + j] + br[i * t + j] - z) * g : 0.0f;
+          der[i * t + j] = u;
+          if (is_on && !first_seen) part[j] += u;
+        }
+        first_seen = first_seen || is_on;
+        if (linked[i]) {
+          for (int64_t p = 0; p < t; ++p)
+            for (int64_t k = 0; k < t; ++k)
+              part[2 * t + p * t + k] +=
+                  std::exp(ar[(i - 1) * t + p] + trans[p * t + k] + er[i * t + k] + br[i * t + k] - z) * g;
+        }
+      }
+      for (int64_t j = 0; j < t; ++j) scratch[j] = ar[(s - 1) * t + j] + end[j];
+      const float last = LogSumExp(scratch.data(), t, 1);
+      for (int64_t j = 0; j < t; ++j) part[t + j] = std::exp(scratch[j] - last) * g;
+    }
+  });
+  ReduceColumns(partial, b, stride, 0, t, dstart);
+  ReduceColumns(partial, b, stride, t, t, dend);
+  ReduceColumns(partial, b, stride, 2 * t, t * t, dtrans);
+  return 0;
+}
+
+int CrfViterbi(int nparam, void **params, int *ndims, int64_t **shapes, const char **, void *, void *) {
+  if (nparam != 6 || ndims[0] != 3) return 1;
+  const int64_t b = shapes[0][0], s = shapes[0][1], t = shapes[0][2];
+  const float *e = static_cast<const float *>(params[0]), *on = static_cast<const float *>(params[1]);
+  const float *start = static_cast<const float *>(params[2]), *end = static_cast<const float *>(params[3]);
+  const float *trans = static_cast<const float *>(params[4]);
+  int32_t *tags = static_cast<int32_t *>(params[5]);
+  ParallelFor(Blocks(b, 1), [&](int64_t begin, int64_t stop, int64_t) {
+    std::vector<float> best(static_cast<size_t>(t)), next(static_cast<size_t>(t));
+    std::vector<int32_t> pointers(static_cast<size_t>(s * t));
+    for (int64_t r = begin; r < stop; ++r) {
+      const float *er = e + r * s * t, *onr = on + r * s;
+      for (int64_t j = 0; j < t; ++j) best[j] = start[j] + er[j];
+      bool started = onr[0] != 0.0f;
+      for (int64_t i = 1; i < s; ++i) {
+        int32_t *ptr = pointers.data() + i * t;
+        const bool linked = onr[i] != 0.0f && started;
+        for (int64_t j = 0; j < t; ++j) {
+          int32_t arg = 0;
+          float value = best[0] + trans[j];
+          for (int64_t p = 1; p < t; ++p) {  // the first maximum, as ops.max
+            const float v = best[p] + trans[p * t + j];
+            if (v > value) value = v, arg = static_cast<int32_t>(p);
+          }
+          ptr[j] = linked ? arg : static_cast<int32_t>(j);
+          next[j] = onr[i] == 0.0f ? best[j] : (started ? value : start[j]) + er[i * t + j];
+        }
+        best.swap(next);
+        started = started || onr[i] != 0.0f;
+      }
+      int32_t tag = 0;
+      float top = best[0] + end[0];
+      for (int64_t j = 1; j < t; ++j) {
+        if (best[j] + end[j] > top) top = best[j] + end[j], tag = static_cast<int32_t>(j);
+      }
+      int32_t *out = tags + r * s;
+      for (int64_t i = s - 1; i >= 0; --i) {
+        out[i] = onr[i] != 0.0f ? tag : 0;
+        if (i > 0) tag = pointers[i * t + tag];
+      }
+    }
+  });
   return 0;
 }
 

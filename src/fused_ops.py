@@ -14,6 +14,9 @@ multi-threaded, vectorised kernel forward and one backward (``src/fused_ops.cc``
 * :class:`LayerNormDropout`: ``dropout(LayerNorm(x))``.
 * :class:`MaskedSoftmaxDropout`: ``dropout(softmax(scores * scale + mask_bias))`` (NEZHA's attention).
 * :class:`SumOfSquares`: ``sum(x ** 2)`` over a tuple of tensors (the global gradient norm).
+* :class:`CrfLogPartition`, :class:`CrfViterbi`: the CRF's forward algorithm (with its
+  forward-backward gradient) and Viterbi decoding (``src/crf.py``), one kernel call each instead
+  of about 8 small operators per sequence position.
 
 The kernels are compiled with ``g++`` (or ``$CXX``) the first time a cell is built on CPU, not
 at import, and cached under ``$BERT_ZOO_CACHE/kernels`` (default ``~/.cache/bert_zoo/kernels``)
@@ -51,7 +54,7 @@ SOURCE = Path(__file__).with_name("fused_ops.cc")
 ENV_SWITCH = "BERT_ZOO_FUSED_KERNELS"
 KERNELS = ("BiasGelu", "BiasGeluGrad", "DropoutAddLayerNorm", "DropoutAddLayerNormGrad", "LayerNormDropout",
            "LayerNormDropoutGrad", "MaskedSoftmaxDropout", "MaskedSoftmaxDropoutGrad", "SelfAttention",
-           "SelfAttentionGrad", "SumOfSquares")
+           "SelfAttentionGrad", "SumOfSquares", "CrfForward", "CrfForwardGrad", "CrfViterbi")
 # tried in order: libmvec's vector erff/expf, then scalar libm, then without -march=native
 _BUILDS = (
     ["-march=native", "-fopenmp-simd", "-lmvec"],
@@ -440,3 +443,50 @@ class SumOfSquares(nn.Cell):
         for t in tensors:
             total = total + ops.square(t.astype(ms.float32)).sum()
         return total
+
+
+class CrfLogPartition(nn.Cell):
+    """The CRF's log-partition by the forward algorithm, one fused kernel forward and one backward
+    (the forward-backward marginals); src/crf.py's ``_LogPartition`` computes the same with
+    standard operators, and this cell is only built when :func:`kernel_library` is not None.
+
+    Inputs:
+        emissions: float32 [B, S, T]; on: float32 [B, S] (non-zero: the position is in the
+        sequence); start, end: float32 [T]; transitions: float32 [T, T].
+
+    Outputs:
+        float32 [B]: log Z of each row (not zeroed for a row without an ON position).
+    """
+
+    def __init__(self, library: str):
+        super().__init__()
+        grad = _custom(library, "CrfForwardGrad", lambda dz, e, on, s, en, tr, z, a: (e, s, en, tr),
+                       lambda dz, e, on, s, en, tr, z, a: (e, s, en, tr))
+
+        def bprop(emissions, on, start, end, transitions, out, dout):
+            log_z, alphas = out
+            d_emissions, d_start, d_end, d_transitions = grad(dout[0], emissions, on, start, end, transitions,
+                                                              log_z, alphas)
+            return d_emissions, ops.zeros_like(on), d_start, d_end, d_transitions
+
+        self.op = _custom(library, "CrfForward", lambda e, on, s, en, tr: (e[:1], e),
+                          lambda e, on, s, en, tr: (e, e), bprop)
+
+    def construct(self, emissions, on, start, end, transitions):
+        return self.op(emissions, on, start, end, transitions)[0]
+
+
+class CrfViterbi(nn.Cell):
+    """The CRF's Viterbi decoding (src/crf.py's ``CRF.decode``) as one fused kernel; built only
+    when :func:`kernel_library` is not None.
+
+    Inputs: as :class:`CrfLogPartition`. Outputs: int32 [B, S], the best path's tags at the ON
+    positions, 0 elsewhere.
+    """
+
+    def __init__(self, library: str):
+        super().__init__()
+        self.op = _custom(library, "CrfViterbi", lambda e, on, s, en, tr: e[:2], lambda e, on, s, en, tr: ms.int32)
+
+    def construct(self, emissions, on, start, end, transitions):
+        return self.op(emissions, on, start, end, transitions)

@@ -11,6 +11,7 @@ import torch
 import torchcrf
 from mindspore import Tensor, nn
 
+from src import fused_ops
 from src.crf import CRF
 
 # float32 resolves an NLL of ~100 to ~1e-5: absolute 1e-5 plus float32-level relative error
@@ -33,6 +34,23 @@ def run(crf: CRF, emissions: np.ndarray, tags: np.ndarray, mask: np.ndarray) -> 
     """[nll, log_z, score, path] as numpy arrays."""
     out = Outputs(crf)(Tensor(emissions), Tensor(tags), Tensor(mask))
     return [x.asnumpy() for x in out]
+
+
+@pytest.fixture(autouse=True, params=["fused", "standard"])
+def path(request, monkeypatch):
+    """Every test on both implementations: the C++ kernels (CPU) and the unrolled standard operators
+    (other devices, exported graphs)."""
+    if request.param == "fused":
+        if fused_ops.kernel_library() is None:
+            pytest.skip("fused CPU kernels unavailable")
+    else:
+        monkeypatch.setattr(fused_ops, "_resolved", True)
+        monkeypatch.setattr(fused_ops, "_library", None)
+    yield request.param
+
+
+def test_the_path_in_use(path):
+    assert CRF(3).fused == (path == "fused")
 
 
 def reference(crf: CRF) -> torchcrf.CRF:

@@ -183,7 +183,8 @@ def test_self_attention(mode, path, seq, request):
     b, heads, h = 2, 4, 32
     qkv, bias, dy = rng.standard_normal((b, seq, 3 * h)), rng.standard_normal(3 * h), rng.standard_normal((b, seq, h))
     mask_bias = np.zeros((b, 1, 1, seq))
-    mask_bias[1, ..., seq - 3:] = -10000.0
+    mask_bias[0, ..., seq // 2] = -10000.0  # a hole
+    mask_bias[1, ..., seq // 4 + 1:] = -10000.0  # padding: the kernel skips keys past the last kept one
     scale = 1 / np.sqrt(h // heads)
     cell = SelfAttention(heads, 0.1, scale)
     cell.set_train(False)
@@ -203,6 +204,7 @@ def test_attention_dropout_mask_is_used_in_both_passes(mode):
     b, seq, heads, h = 2, 40, 4, 32
     qkv, bias, dy = rng.standard_normal((b, seq, 3 * h)), rng.standard_normal(3 * h), rng.standard_normal((b, seq, h))
     mask_bias = np.zeros((b, 1, 1, seq), np.float32)
+    mask_bias[1, ..., 9:] = -10000.0
     scale = 1 / np.sqrt(h // heads)
     cell = SelfAttention(heads, 0.3, scale)
     keep, seed = t([0.7]), Tensor([12345], ms.int32)
