@@ -356,7 +356,8 @@ class SelfAttention(_Dropout):
 
     The fused kernel reads the heads straight from the [B, S, 3H] projection and writes the context
     in [B, S, H] (no head transposes), and adds the bias (its gradient is a column sum of the
-    projection's gradient).
+    projection's gradient). It skips the keys after a row's last unmasked one (padding): their
+    probabilities underflow to exactly 0 anyway, so only the work changes, by the padded share.
 
     Args:
         num_heads: N; H must be a multiple of it.

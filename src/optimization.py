@@ -306,15 +306,21 @@ class Lamb(nn.Optimizer):
             if moment.dtype != ms.float32:
                 moment.set_dtype(ms.float32)  # float16 v underflows (g < 2.4e-4 gives v = 0)
 
-    @ms.jit(backend="ms_backend")
-    def construct(self, gradients):
+    def _step_scalars(self):
+        """(lr, weight_decay, step_size, eps_hat) of this update; counts the update in ``global_step``.
+        ``step_size = sqrt(1 - b2^t) / (1 - b1^t)`` and ``eps_hat = eps sqrt(1 - b2^t)`` fold the two
+        bias corrections into scalars."""
         weight_decay = self.get_weight_decay()
         lr = self.get_lr()
         self.assignadd(self.global_step, self.global_step_increase_tensor)
         step = ops.cast(self.global_step.reshape(()), ms.float32)  # t = updates applied, this one included
         sqrt_bias_correction2 = ops.sqrt(1.0 - ops.pow(self.beta2, step))
-        step_size = sqrt_bias_correction2 / (1.0 - ops.pow(self.beta1, step))
-        eps_hat = self.eps * sqrt_bias_correction2
+        return lr, weight_decay, sqrt_bias_correction2 / (1.0 - ops.pow(self.beta1, step)), \
+            self.eps * sqrt_bias_correction2
+
+    @ms.jit(backend="ms_backend")
+    def construct(self, gradients):
+        lr, weight_decay, step_size, eps_hat = self._step_scalars()
         # one flat ops.partial per branch: a partial of a partial does not compile in graph mode
         if self.is_group:
             if self.is_group_lr:
@@ -361,13 +367,7 @@ class AdamW(Lamb):
     def construct(self, gradients):
         if not self.fused:
             return super().construct(gradients)
-        weight_decay = self.get_weight_decay()
-        lr = self.get_lr()
-        self.assignadd(self.global_step, self.global_step_increase_tensor)
-        step = ops.cast(self.global_step.reshape(()), ms.float32)  # t = updates applied, this one included
-        sqrt_bias_correction2 = ops.sqrt(1.0 - ops.pow(self.beta2, step))
-        step_size = sqrt_bias_correction2 / (1.0 - ops.pow(self.beta1, step))
-        eps_hat = self.eps * sqrt_bias_correction2
+        lr, weight_decay, step_size, eps_hat = self._step_scalars()
         op, b1, b2 = self.fused_update, self.beta1, self.beta2
         # one flat ops.partial per branch (see Lamb.construct)
         if self.is_group:

@@ -244,6 +244,26 @@ def test_lamb_first_step_zero_weight_trust_ratio_one(mode):
     np.testing.assert_allclose(params[1].asnumpy(), 2.0 + 0.1 * 2.0, atol=1e-6)  # ratio ||w||/||u|| = 2
 
 
+def test_adamw_fused_primitive_and_elementary_update_agree(mode):
+    """Float32 parameters take the fused AdamWeightDecay primitive with the bias corrections folded
+    in; a float16 parameter sends the optimizer down Lamb's elementary update. Same weights."""
+    weights, grads = initial_weights(), random_grads(3)
+    half = "bert.embeddings.word_embeddings.embedding_table"
+    weights[half] = weights[half].astype(np.float16).astype(np.float32)
+    fused_params = make_params(weights)
+    fused = AdamW(fused_params, 0.05, eps=1e-6, weight_decay=0.1)
+    mixed_params = [Parameter(Tensor(w.astype(np.float16) if n == half else w), name=n) for n, w in weights.items()]
+    elementary = AdamW(mixed_params, 0.05, eps=1e-6, weight_decay=0.1)
+    assert fused.fused and not elementary.fused
+    run_steps(fused, grads)
+    for g in grads:
+        elementary(tuple(Tensor(g[p.name].astype(np.float16) if p.name == half else g[p.name])
+                         for p in mixed_params))
+    expected = {p.name: p.asnumpy() for p in fused_params}
+    np.testing.assert_allclose(mixed_params[0].asnumpy().astype(np.float32), expected[half], rtol=2e-3, atol=2e-3)
+    assert_weights(mixed_params[1:], expected, atol=1e-6)
+
+
 def test_lamb_float16_parameters_keep_float32_moments(mode):
     weights, grads = initial_weights(), random_grads(3)
     half = "bert.embeddings.word_embeddings.embedding_table"
