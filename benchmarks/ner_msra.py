@@ -18,8 +18,9 @@ has no dev split, so no checkpoint is picked on the test set)::
     .venv/bin/python benchmarks/ner_msra.py                 # 3 seeds x 2 heads x (pretrained, random) + HF: ~70 min
     .venv/bin/python benchmarks/ner_msra.py --seeds 1 --inits pretrained --epochs 0.2   # a quick look
 
-A run whose ``all_results.json`` (ours) or ``hf_results.json`` exists is not run again, so an
-interrupted benchmark continues where it stopped. Reported per run: test entity F1 (micro, and
+A run whose ``all_results.json`` (ours) or ``hf_results.json`` exists under the same epochs and
+config text is not run again, so an interrupted benchmark continues where it stopped (after a new
+pretraining, give another ``--workdir``). Reported per run: test entity F1 (micro, and
 per type), training samples/s over the whole loop (ours includes graph compilation) and in
 steady state, and the cores other processes used meanwhile. Prints a Markdown table and, with
 ``--json PATH``, writes the raw numbers.
@@ -27,6 +28,7 @@ steady state, and the cores other processes used meanwhile. Prints a Markdown ta
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import math
 import os
@@ -232,7 +234,8 @@ def main(argv: list[str] | None = None) -> int:
     if "pretrained" in args.inits and not pretrained.exists():
         print(f"error: {pretrained} does not exist: run bash benchmarks/pretrain_zh_small.sh first", file=sys.stderr)
         return 1
-    work = Path(args.workdir) / f"epochs{epochs:g}"
+    # results are reused only for the same config text and epochs (a new pretrained checkpoint wants a new --workdir)
+    work = Path(args.workdir) / f"epochs{epochs:g}-config{hashlib.sha256(CONFIG.read_bytes()).hexdigest()[:8]}"
     work.mkdir(parents=True, exist_ok=True)
     records, hf_dir = prepare(work, pretrained)
     runs = []
