@@ -18,7 +18,7 @@ from mindspore import Parameter, Tensor, nn, ops
 from mindspore.common.initializer import TruncatedNormal, initializer
 
 from .config import BertConfig
-from .fused_ops import BiasGelu, DropoutAddLayerNorm, LayerNormDropout, MaskedSoftmaxDropout, SelfAttention
+from .fused_ops import BiasGelu, DropoutAddLayerNorm, LayerNormDropout, MaskedSoftmaxDropout, RowMatMul, SelfAttention
 
 MS_DTYPES = {"float32": ms.float32, "float16": ms.float16}
 
@@ -52,16 +52,7 @@ def layer_norm(config: BertConfig) -> nn.LayerNorm:
     return nn.LayerNorm((config.hidden_size,), epsilon=config.layer_norm_eps)
 
 
-_MATMUL_NT = ops.MatMul(transpose_b=True)
 _BATCH_MATMUL_NT = ops.BatchMatMul(transpose_b=True)
-
-
-def dense_without_bias(x: Tensor, cell: nn.Dense, compute_type) -> Tensor:
-    """``x @ cell.weight.T`` in ``compute_type``, [.., in] -> [.., out]: a Dense whose bias is added by
-    the fused operator that follows it."""
-    shape = x.shape
-    out = _MATMUL_NT(x.reshape(-1, shape[-1]).astype(compute_type), cell.weight.astype(compute_type))
-    return out.reshape(shape[:-1] + (out.shape[-1],))
 
 
 def relative_position_index(length: int, max_relative_position: int) -> np.ndarray:
@@ -130,6 +121,7 @@ class BertSelfAttention(nn.Cell):
         self.value = dense(config.hidden_size, config.hidden_size, config)
         self.use_relative_positions = config.use_relative_positions
         if not self.use_relative_positions:  # BERT: heads, mask, softmax, dropout and P V in one operator
+            self.qkv_matmul = RowMatMul(self.compute_type)
             self.attention = SelfAttention(self.num_heads, config.attention_probs_dropout_prob, self.scale,
                                            self.compute_type)
         else:  # NEZHA
@@ -144,15 +136,15 @@ class BertSelfAttention(nn.Cell):
             else:  # released NEZHA: a fixed sinusoid, a constant rather than a weight
                 self.relative_positions_embeddings = Tensor(table)
 
-    def construct(self, hidden_states: Tensor, mask_bias: Tensor) -> Tensor:
-        """hidden_states float [B, S, H]; mask_bias float32 [B, 1, 1, S] (0 keep, -10000 drop) -> [B, S, H]."""
+    def construct(self, hidden_states: Tensor, mask_bias: Tensor, rows: Tensor) -> Tensor:
+        """hidden_states float [B, S, H]; mask_bias float32 [B, 1, 1, S] (0 keep, -10000 drop); rows
+        int32 [B * S] (1 real token, 0 padding) -> [B, S, H]."""
         if self.use_relative_positions:
             return self._relative_attention(hidden_states, mask_bias)
-        b, s, _ = hidden_states.shape
         # Q|K|V from one matmul against the three weights stacked: (B, S, 3H)
-        weight = ops.concat((self.query.weight, self.key.weight, self.value.weight)).astype(self.compute_type)
+        weight = ops.concat((self.query.weight, self.key.weight, self.value.weight))
         bias = ops.concat((self.query.bias, self.key.bias, self.value.bias))
-        qkv = _MATMUL_NT(hidden_states.reshape(b * s, -1).astype(self.compute_type), weight).reshape(b, s, -1)
+        qkv = self.qkv_matmul(hidden_states, weight, rows)
         return self.attention(qkv, bias, mask_bias)  # the biases, heads, scores, softmax, dropout, P V
 
     def _heads(self, x: Tensor) -> Tensor:
@@ -186,11 +178,11 @@ class BertSelfOutput(nn.Cell):
         self.dense = dense(config.hidden_size, config.hidden_size, config)
         self.LayerNorm = layer_norm(config)
         self.dropout_add_norm = DropoutAddLayerNorm(config.hidden_dropout_prob, config.layer_norm_eps)
-        self.compute_type = MS_DTYPES[config.compute_type]
+        self.matmul = RowMatMul(MS_DTYPES[config.compute_type])
 
-    def construct(self, context: Tensor, residual: Tensor) -> Tensor:
+    def construct(self, context: Tensor, residual: Tensor, rows: Tensor) -> Tensor:
         """LayerNorm(dropout(context W + b) + residual): [B, S, H] -> float32 [B, S, H]"""
-        return self.dropout_add_norm(dense_without_bias(context, self.dense, self.compute_type), self.dense.bias,
+        return self.dropout_add_norm(self.matmul(context, self.dense.weight, rows), self.dense.bias,
                                      residual, self.LayerNorm.gamma, self.LayerNorm.beta)
 
 
@@ -200,25 +192,25 @@ class BertAttention(nn.Cell):
         self.self = BertSelfAttention(config)
         self.output = BertSelfOutput(config)
 
-    def construct(self, hidden_states: Tensor, mask_bias: Tensor) -> Tensor:
-        return self.output(self.self(hidden_states, mask_bias), hidden_states)
+    def construct(self, hidden_states: Tensor, mask_bias: Tensor, rows: Tensor) -> Tensor:
+        return self.output(self.self(hidden_states, mask_bias, rows), hidden_states, rows)
 
 
 class BertIntermediate(nn.Cell):
     def __init__(self, config: BertConfig):
         super().__init__()
         self.dense = dense(config.hidden_size, config.intermediate_size, config)
-        self.compute_type = MS_DTYPES[config.compute_type]
         self.fused_gelu = config.hidden_act == "gelu"
         if self.fused_gelu:  # the Dense bias and the exact GELU in one operator
+            self.matmul = RowMatMul(MS_DTYPES[config.compute_type])
             self.bias_gelu = BiasGelu()
         else:
             self.intermediate_act_fn = activation(config.hidden_act)
 
-    def construct(self, hidden_states: Tensor) -> Tensor:
+    def construct(self, hidden_states: Tensor, rows: Tensor) -> Tensor:
         """[B, S, H] -> [B, S, I]"""
         if self.fused_gelu:
-            return self.bias_gelu(dense_without_bias(hidden_states, self.dense, self.compute_type), self.dense.bias)
+            return self.bias_gelu(self.matmul(hidden_states, self.dense.weight, rows), self.dense.bias)
         return self.intermediate_act_fn(self.dense(hidden_states))
 
 
@@ -228,11 +220,11 @@ class BertOutput(nn.Cell):
         self.dense = dense(config.intermediate_size, config.hidden_size, config)
         self.LayerNorm = layer_norm(config)
         self.dropout_add_norm = DropoutAddLayerNorm(config.hidden_dropout_prob, config.layer_norm_eps)
-        self.compute_type = MS_DTYPES[config.compute_type]
+        self.matmul = RowMatMul(MS_DTYPES[config.compute_type])
 
-    def construct(self, intermediate: Tensor, residual: Tensor) -> Tensor:
+    def construct(self, intermediate: Tensor, residual: Tensor, rows: Tensor) -> Tensor:
         """LayerNorm(dropout(intermediate W + b) + residual): [B, S, I], float32 [B, S, H] -> float32 [B, S, H]"""
-        return self.dropout_add_norm(dense_without_bias(intermediate, self.dense, self.compute_type),
+        return self.dropout_add_norm(self.matmul(intermediate, self.dense.weight, rows),
                                      self.dense.bias, residual, self.LayerNorm.gamma, self.LayerNorm.beta)
 
 
@@ -245,9 +237,9 @@ class BertLayer(nn.Cell):
         self.intermediate = BertIntermediate(config)
         self.output = BertOutput(config)
 
-    def construct(self, hidden_states: Tensor, mask_bias: Tensor) -> Tensor:
-        attention_output = self.attention(hidden_states, mask_bias)
-        return self.output(self.intermediate(attention_output), attention_output)
+    def construct(self, hidden_states: Tensor, mask_bias: Tensor, rows: Tensor) -> Tensor:
+        attention_output = self.attention(hidden_states, mask_bias, rows)
+        return self.output(self.intermediate(attention_output, rows), attention_output, rows)
 
 
 class BertEncoder(nn.Cell):
@@ -258,12 +250,12 @@ class BertEncoder(nn.Cell):
         self.layer = nn.CellList([BertLayer(config) for _ in range(config.num_hidden_layers)])
         self.output_hidden_states = output_hidden_states
 
-    def construct(self, hidden_states: Tensor, mask_bias: Tensor):
+    def construct(self, hidden_states: Tensor, mask_bias: Tensor, rows: Tensor):
         """Returns the last hidden state [B, S, H] and, if configured, a tuple of the
         embedding output and every layer's output (num_hidden_layers + 1 tensors)."""
         all_states = (hidden_states,)
         for layer in self.layer:
-            hidden_states = layer(hidden_states, mask_bias)
+            hidden_states = layer(hidden_states, mask_bias, rows)
             if self.output_hidden_states:
                 all_states = all_states + (hidden_states,)
         return hidden_states, all_states
@@ -315,8 +307,9 @@ class BertModel(nn.Cell):
     def construct(self, input_ids: Tensor, input_mask: Tensor, segment_ids: Tensor):
         mask_bias = (1.0 - input_mask.astype(ms.float32)) * -10000.0
         mask_bias = mask_bias.reshape(input_mask.shape[0], 1, 1, input_mask.shape[1])  # (B, 1, 1, S)
+        rows = ops.not_equal(input_mask, 0).astype(ms.int32).reshape(-1)  # (B*S,) the real tokens' rows
         embedding_output = self.embeddings(input_ids, segment_ids)
-        sequence_output, all_states = self.encoder(embedding_output, mask_bias)
+        sequence_output, all_states = self.encoder(embedding_output, mask_bias, rows)
         if self.add_pooling_layer:
             pooled_output = self.pooler(sequence_output)
         else:

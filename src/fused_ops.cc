@@ -981,4 +981,141 @@ int CrfViterbi(int nparam, void **params, int *ndims, int64_t **shapes, const ch
   return 0;
 }
 
+
+// ---------------------------------------------------------------------------------------------
+// Projections of the real tokens only (built with -DBERT_ZOO_DNNL, linked to the oneDNN library
+// that MindSpore ships): y = x Wᵀ on the rows whose rows[r] != 0, and 0 on the other (padding)
+// rows. The selected rows are packed together, multiplied by oneDNN's sgemm (each thread its own
+// share of the rows, or of W's rows for dW) and scattered back. Each padding row of y is a
+// constant 0, so its dy is ignored: dx is 0 there and dW sums over the selected rows only.
+//   RowMatMul:     x [T, K], w [N, K], rows int32 [T] -> y [T, N]
+//   RowMatMulGrad: x, w, rows, dy [T, N] -> dx [T, K], dw [N, K]
+// ---------------------------------------------------------------------------------------------
+#ifdef BERT_ZOO_DNNL
+extern "C" int dnnl_sgemm(char transa, char transb, int64_t m, int64_t n, int64_t k, float alpha, const float *a,
+                          int64_t lda, const float *b, int64_t ldb, float beta, float *c, int64_t ldc);
+
+namespace {
+
+// The selected rows (rows[r] != 0) and the others.
+struct RowSplit {
+  std::vector<int64_t> selected, others;
+  RowSplit(const int32_t *rows, int64_t t) {
+    selected.reserve(static_cast<size_t>(t));
+    for (int64_t r = 0; r < t; ++r) (rows[r] != 0 ? selected : others).push_back(r);
+  }
+};
+
+// A few large blocks (about two per thread, at least min_rows each): sgemm is efficient on tall
+// blocks, and a thread that gets less CPU still holds the others up by one block only.
+Blocks GemmBlocks(int64_t n, int64_t min_rows) {
+  Blocks blocks(n, min_rows);
+  if (blocks.count > 1) {
+    const int64_t threads = std::min<int64_t>(NumThreads(), std::max<int64_t>(1, n / min_rows));
+    blocks.size = std::max<int64_t>(1, (n + 2 * threads - 1) / (2 * threads));
+    blocks.count = (n + blocks.size - 1) / blocks.size;
+  }
+  return blocks;
+}
+
+// Packing buffers of the calling thread, kept between calls (no page faults in the steady state;
+// kernels that MindSpore runs concurrently run on different calling threads).
+float *Scratch(int slot, int64_t size) {
+  thread_local std::vector<float> buffers[3];
+  std::vector<float> &buffer = buffers[slot];
+  if (static_cast<int64_t>(buffer.size()) < size) buffer.resize(static_cast<size_t>(size));
+  return buffer.data();
+}
+
+// out[i] = in[index[i]] for i in [begin, end), rows of cols floats.
+void GatherRows(const float *in, const std::vector<int64_t> &index, int64_t begin, int64_t end, int64_t cols,
+                float *out) {
+  for (int64_t i = begin; i < end; ++i) std::copy_n(in + index[i] * cols, cols, out + i * cols);
+}
+
+// out[index[i]] = in[i] for i in [begin, end).
+void ScatterRows(const float *in, const std::vector<int64_t> &index, int64_t begin, int64_t end, int64_t cols,
+                 float *out) {
+  for (int64_t i = begin; i < end; ++i) std::copy_n(in + i * cols, cols, out + index[i] * cols);
+}
+
+void ZeroRows(const std::vector<int64_t> &index, int64_t cols, float *out) {
+  for (int64_t r : index) std::fill_n(out + r * cols, cols, 0.0f);
+}
+
+}  // namespace
+
+int RowMatMul(int nparam, void **params, int *ndims, int64_t **shapes, const char **, void *, void *) {
+  if (nparam != 4 || ndims[0] != 2 || ndims[1] != 2 || ndims[2] != 1) return 1;
+  const float *x = static_cast<const float *>(params[0]);
+  const float *w = static_cast<const float *>(params[1]);
+  const int32_t *rows = static_cast<const int32_t *>(params[2]);
+  float *y = static_cast<float *>(params[3]);
+  const int64_t t = shapes[0][0], k = shapes[0][1], n = shapes[1][0];
+  if (shapes[1][1] != k || shapes[2][0] != t) return 2;
+  const RowSplit split(rows, t);
+  const int64_t r = static_cast<int64_t>(split.selected.size());
+  std::atomic<int> status{0};
+  if (r == t) {  // no padding: straight into y
+    ParallelFor(GemmBlocks(t, 64), [&](int64_t r0, int64_t r1, int64_t) {
+      if (dnnl_sgemm('N', 'T', r1 - r0, n, k, 1.0f, x + r0 * k, k, w, k, 0.0f, y + r0 * n, n) != 0) status = 3;
+    });
+    return status;
+  }
+  ZeroRows(split.others, n, y);
+  float *packed_x = Scratch(0, r * k), *packed_y = Scratch(1, r * n);
+  ParallelFor(GemmBlocks(r, 64), [&](int64_t r0, int64_t r1, int64_t) {
+    GatherRows(x, split.selected, r0, r1, k, packed_x);
+    if (dnnl_sgemm('N', 'T', r1 - r0, n, k, 1.0f, packed_x + r0 * k, k, w, k, 0.0f, packed_y + r0 * n, n) != 0) {
+      status = 3;
+    }
+    ScatterRows(packed_y, split.selected, r0, r1, n, y);
+  });
+  return status;
+}
+
+int RowMatMulGrad(int nparam, void **params, int *ndims, int64_t **shapes, const char **, void *, void *) {
+  if (nparam != 6 || ndims[0] != 2 || ndims[1] != 2 || ndims[2] != 1 || ndims[3] != 2) return 1;
+  const float *x = static_cast<const float *>(params[0]);
+  const float *w = static_cast<const float *>(params[1]);
+  const int32_t *rows = static_cast<const int32_t *>(params[2]);
+  const float *dy = static_cast<const float *>(params[3]);
+  float *dx = static_cast<float *>(params[4]);
+  float *dw = static_cast<float *>(params[5]);
+  const int64_t t = shapes[0][0], k = shapes[0][1], n = shapes[1][0];
+  if (shapes[1][1] != k || shapes[2][0] != t || shapes[3][0] != t || shapes[3][1] != n) return 2;
+  const RowSplit split(rows, t);
+  const int64_t r = static_cast<int64_t>(split.selected.size());
+  const bool packed = r < t;
+  const float *xs = x, *dys = dy;
+  float *dxs = dx;
+  if (packed) {
+    ZeroRows(split.others, k, dx);
+    float *px = Scratch(0, r * k), *pdy = Scratch(1, r * n);
+    ParallelFor(Blocks(r, 256), [&](int64_t r0, int64_t r1, int64_t) {
+      GatherRows(x, split.selected, r0, r1, k, px);
+      GatherRows(dy, split.selected, r0, r1, n, pdy);
+    });
+    xs = px;
+    dys = pdy;
+    dxs = Scratch(2, r * k);
+  }
+  std::atomic<int> status{0};
+  if (r > 0) {
+    ParallelFor(GemmBlocks(r, 64), [&](int64_t r0, int64_t r1, int64_t) {  // dx = dy W
+      if (dnnl_sgemm('N', 'N', r1 - r0, k, n, 1.0f, dys + r0 * n, n, w, k, 0.0f, dxs + r0 * k, k) != 0) status = 3;
+      if (packed) ScatterRows(dxs, split.selected, r0, r1, k, dx);
+    });
+  }
+  ParallelFor(GemmBlocks(n, 16), [&](int64_t n0, int64_t n1, int64_t) {  // dW = dyᵀ x, by rows of dW
+    if (r == 0) {
+      std::fill_n(dw + n0 * k, (n1 - n0) * k, 0.0f);
+    } else if (dnnl_sgemm('T', 'N', n1 - n0, k, r, 1.0f, dys + n0, n, xs, k, 0.0f, dw + n0 * k, k) != 0) {
+      status = 3;
+    }
+  });
+  return status;
+}
+#endif  // BERT_ZOO_DNNL
+
 }  // extern "C"

@@ -62,10 +62,12 @@ _BUILDS = (
     ["-fopenmp-simd", "-DBERT_ZOO_SCALAR_MATH"],
 )
 _COMMON_FLAGS = ["-O3", "-std=c++17", "-fno-math-errno", "-shared", "-fPIC", "-Wl,--no-undefined"]
+GEMM_KERNELS = ("RowMatMul", "RowMatMulGrad")  # need oneDNN's sgemm (the copy inside MindSpore's wheel)
 
 _lock = threading.Lock()
 _library: Optional[str] = None
 _resolved = False
+_gemm: Optional[dict] = None
 
 
 def kernel_cache_dir() -> Path:
@@ -83,12 +85,23 @@ def _cpu_signature() -> str:
     return platform.processor()
 
 
+def _dnnl_flags() -> list[str]:
+    """Flags that link the oneDNN library MindSpore ships (for its sgemm), or [] when there is none."""
+    lib_dir = Path(ms.__file__).resolve().parent / "lib"
+    found = sorted(lib_dir.glob("libdnnl.so.*"))
+    if not found:
+        return []
+    return ["-DBERT_ZOO_DNNL", f"-L{lib_dir}", f"-Wl,-rpath,{lib_dir}", f"-l:{found[-1].name}"]
+
+
 def _build(compiler: str) -> Path:
-    """Compile SOURCE into the cache (atomic rename) and return the library's path."""
+    """Compile SOURCE into the cache (atomic rename) and return the library's path: with oneDNN's
+    sgemm (the GEMM_KERNELS) when MindSpore ships it and it links, else without."""
     version = subprocess.run([compiler, "--version"], capture_output=True, text=True, check=True).stdout
     source = SOURCE.read_bytes()
     errors = []
-    for extra in _BUILDS:
+    dnnl = _dnnl_flags()
+    for extra in [dnnl + b for b in _BUILDS] + list(_BUILDS) if dnnl else _BUILDS:
         flags = _COMMON_FLAGS + extra
         key = hashlib.sha256(b"\0".join([source, version.encode(), " ".join(flags).encode(),
                                          platform.machine().encode(), _cpu_signature().encode()])).hexdigest()[:16]
@@ -104,7 +117,8 @@ def _build(compiler: str) -> Path:
         if proc.returncode == 0:
             try:
                 lib = ctypes.CDLL(tmp)
-                missing = [k for k in KERNELS if not hasattr(lib, k)]
+                missing = [k for k in KERNELS + (GEMM_KERNELS if "-DBERT_ZOO_DNNL" in extra else ())
+                           if not hasattr(lib, k)]
                 if missing:
                     raise OSError(f"missing symbols {missing}")
             except OSError as err:
@@ -165,6 +179,20 @@ def kernel_library() -> Optional[str]:
             return None
         logger.info("fused CPU kernels: %s", _library)
         return _library
+
+
+def gemm_library() -> Optional[str]:
+    """Path of the compiled CPU kernels when they include the GEMM_KERNELS (oneDNN's sgemm), else None."""
+    global _gemm
+    library = kernel_library()
+    if library is None:
+        return None
+    with _lock:
+        if _gemm is None:
+            _gemm = {}
+        if library not in _gemm:
+            _gemm[library] = all(hasattr(ctypes.CDLL(library), k) for k in GEMM_KERNELS)
+        return library if _gemm[library] else None
 
 
 def _custom(library: str, name: str, out_shape, out_dtype, bprop=None) -> ops.Custom:
@@ -228,6 +256,48 @@ class BiasGelu(nn.Cell):
         if self.fused:
             return self.op(x.astype(ms.float32), bias.astype(ms.float32))
         return self.gelu(x + bias.astype(x.dtype))
+
+
+class RowMatMul(nn.Cell):
+    """``x @ weight.T`` on the rows of real tokens: a Dense projection without its bias.
+
+    On the fused path (float32, CPU kernels built with oneDNN's sgemm) only the rows with
+    ``rows != 0`` are computed and the others are 0: a padded batch costs what its real tokens
+    cost. Elsewhere every row is computed by the standard MatMul. Either way the padding rows
+    carry no information: nothing a real token computes may depend on them (attention gives
+    padded keys probability 0, losses skip padded positions).
+
+    Inputs:
+        x: float [.., K]; weight: float [N, K]; rows: int32 [number of rows of x] (1 real, 0 padding).
+
+    Outputs:
+        [.., N], float32 on the fused path, else the dtype of ``x``.
+    """
+
+    def __init__(self, compute_type=ms.float32):
+        super().__init__()
+        self.compute_type = compute_type
+        library = gemm_library() if compute_type == ms.float32 else None
+        self.fused = library is not None
+        if self.fused:
+            grad = _custom(library, "RowMatMulGrad", lambda x, w, r, dy: (x, w), lambda x, w, r, dy: (x, w))
+
+            def bprop(x, weight, rows, out, dout):
+                dx, dw = grad(x, weight, rows, dout)
+                return dx, dw, ops.zeros_like(rows)
+
+            self.op = _custom(library, "RowMatMul", lambda x, w, r: [x[0], w[0]], lambda x, w, r: x, bprop)
+        else:
+            self.matmul = ops.MatMul(transpose_b=True)
+
+    def construct(self, x: Tensor, weight: Tensor, rows: Tensor) -> Tensor:
+        shape = x.shape
+        x2 = x.reshape(-1, shape[-1]).astype(self.compute_type)
+        if self.fused:
+            out = self.op(x2, weight.astype(ms.float32), rows)
+        else:
+            out = self.matmul(x2, weight.astype(self.compute_type))
+        return out.reshape(shape[:-1] + (out.shape[-1],))
 
 
 class DropoutAddLayerNorm(_Dropout):

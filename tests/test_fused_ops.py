@@ -11,8 +11,8 @@ import pytest
 from mindspore import Tensor, ops
 
 from src import fused_ops
-from src.fused_ops import (BiasGelu, DropoutAddLayerNorm, LayerNormDropout, MaskedSoftmaxDropout, SelfAttention,
-                           SumOfSquares)
+from src.fused_ops import (BiasGelu, DropoutAddLayerNorm, LayerNormDropout, MaskedSoftmaxDropout, RowMatMul,
+                           SelfAttention, SumOfSquares)
 
 EPS = 1e-12
 
@@ -331,6 +331,44 @@ def test_sum_of_squares(mode, path, request):
         assert not np.isfinite(run(tuple(Tensor(a) for a in arrays)).asnumpy())
 
 
+# --- projections of the real tokens ----------------------------------------------------------------
+@pytest.mark.skipif(fused_ops.gemm_library() is None, reason="kernels built without oneDNN's sgemm")
+@pytest.mark.parametrize("selected", ["holes", "all", "none", "one"])
+def test_row_matmul_computes_the_selected_rows_only(mode, selected):
+    """y = x Wᵀ on the selected rows and 0 on the others; dx is 0 on the others and dW sums over the
+    selected rows only, whatever dy holds on the others (large enough for several threads' blocks)."""
+    rng = np.random.default_rng(12)
+    x, w, dy = rng.standard_normal((301, 40)), rng.standard_normal((70, 40)), rng.standard_normal((301, 70))
+    rows = {"holes": rng.random(301) < 0.6, "all": np.ones(301, bool), "none": np.zeros(301, bool),
+            "one": np.arange(301) == 150}[selected]
+    cell = RowMatMul()
+    assert cell.fused
+    selected_rows = Tensor(rows.astype(np.int32))
+
+    def loss(x_, w_):
+        out = cell(x_, w_, selected_rows)
+        return (out * t(dy)).sum(), out
+
+    run = ms.value_and_grad(loss, (0, 1), has_aux=True)
+    if ms.get_context("mode") == ms.GRAPH_MODE:
+        run = ms.jit(run)
+    (_, out), (dx, dw) = run(t(x), t(w))
+    on = rows[:, None]
+    np.testing.assert_allclose(out.asnumpy(), np.where(on, x @ w.T, 0), rtol=1e-5, atol=1e-4)
+    np.testing.assert_allclose(dx.asnumpy(), np.where(on, dy @ w, 0), rtol=1e-5, atol=1e-4)
+    np.testing.assert_allclose(dw.asnumpy(), (dy * on).T @ x, rtol=1e-5, atol=1e-4)
+    assert not out.asnumpy()[~rows].any() and not dx.asnumpy()[~rows].any()
+
+
+def test_row_matmul_standard_path_computes_every_row(standard_ops):
+    rng = np.random.default_rng(13)
+    x, w = rng.standard_normal((2, 5, 6)), rng.standard_normal((3, 6))
+    cell = RowMatMul()
+    assert not cell.fused
+    out = cell(t(x), t(w), Tensor(np.zeros(10, np.int32))).asnumpy()
+    np.testing.assert_allclose(out, x @ w.T, rtol=1e-5, atol=1e-5)
+
+
 # --- the model on both paths --------------------------------------------------------------------
 def test_bert_gradients_equal_on_both_paths(mode, monkeypatch):
     """The whole encoder's loss and parameter gradients: fused kernels vs standard operators."""
@@ -340,7 +378,8 @@ def test_bert_gradients_equal_on_both_paths(mode, monkeypatch):
     rng = np.random.default_rng(10)
     ids = Tensor(rng.integers(1, 99, (3, 7)).astype(np.int32))
     mask = np.ones((3, 7), np.int32)
-    mask[1, 4:] = 0
+    mask[1, 4:] = 0  # padding
+    mask[2, 3] = 0  # a hole: its row is skipped, and no real token attends to it
     seg = Tensor(np.zeros((3, 7), np.int32))
 
     def loss_and_grads():
