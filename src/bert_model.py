@@ -290,6 +290,10 @@ class BertModel(nn.Cell):
         ``(sequence_output, pooled_output)``, float32 [B, S, H] and [B, H] (pooled is the
         zero-size tensor when there is no pooler); with ``output_hidden_states`` a third
         element, a tuple of ``num_hidden_layers + 1`` float32 [B, S, H] tensors.
+
+    Padding positions (``input_mask`` 0) carry no information: no real token attends to them, and
+    on CPU the encoder's projections skip them (:class:`~src.fused_ops.RowMatMul`), so their hidden
+    states are not BERT's output for a [PAD] token. Read the outputs at real positions only.
     """
 
     def __init__(self, config: BertConfig, add_pooling_layer: bool = True, output_hidden_states: bool = False):

@@ -13,6 +13,9 @@ multi-threaded, vectorised kernel forward and one backward (``src/fused_ops.cc``
 * :class:`BiasGelu`: ``gelu(x + bias)``, the exact (erf) GELU.
 * :class:`LayerNormDropout`: ``dropout(LayerNorm(x))``.
 * :class:`MaskedSoftmaxDropout`: ``dropout(softmax(scores * scale + mask_bias))`` (NEZHA's attention).
+* :class:`RowMatMul`: ``x @ Wᵀ`` (the encoder's Dense projections before their bias) on the rows of
+  real tokens only, by the sgemm of the oneDNN library inside MindSpore's wheel; padding rows are
+  0. A batch padded to 128 tokens costs what its real tokens cost.
 * :class:`SumOfSquares`: ``sum(x ** 2)`` over a tuple of tensors (the global gradient norm).
 * :class:`CrfLogPartition`, :class:`CrfViterbi`: the CRF's forward algorithm (with its
   forward-backward gradient) and Viterbi decoding (``src/crf.py``), one kernel call each instead
@@ -23,6 +26,8 @@ at import, and cached under ``$BERT_ZOO_CACHE/kernels`` (default ``~/.cache/bert
 by a hash of the source, the compiler, the flags and the CPU. The cells use the standard
 operators instead (the composition the model used before) when the device is not CPU, when no
 compiler is found or the build fails (a warning says why), or when ``BERT_ZOO_FUSED_KERNELS=0``.
+:class:`RowMatMul` also needs ``libdnnl.so.*`` in MindSpore's ``lib`` directory (linked when found;
+else the kernels are built without it and the projections use MindSpore's MatMul).
 Kernels use as many threads as the process may use cores (``BERT_ZOO_KERNEL_THREADS`` to set).
 
 Dropout in the kernels draws one int32 seed per call from a MindSpore random operator (so masks
