@@ -40,23 +40,35 @@ def training_flops_per_sequence(model, seq_length: int, predictions: int) -> flo
 
 
 def measure_matmul_peak(seconds: float = 1.0) -> float:
-    """Measured float32 matmul throughput of this device in TFLOP/s (4096x1024 @ 1024x1024)."""
+    """Measured float32 matmul throughput of this device in TFLOP/s (4096x1024 @ 1024x1024): the better
+    of MindSpore's MatMul and, on CPU with the fused kernels, the sgemm the encoder's projections use
+    (``RowMatMul``), so that MFU stays below 100%."""
     import mindspore as ms
     import numpy as np
 
+    from .fused_ops import RowMatMul, gemm_library
+
     a = ms.Tensor(np.random.rand(4096, 1024).astype(np.float32))
     b = ms.Tensor(np.random.rand(1024, 1024).astype(np.float32))
+    rows = ms.Tensor(np.ones(4096, np.int32))
 
     @ms.jit
     def matmul(x, y):
         return ms.ops.matmul(x, y)
 
-    matmul(a, b).asnumpy()
-    count, start = 0, time.perf_counter()
-    while time.perf_counter() - start < seconds:
-        matmul(a, b).asnumpy()
-        count += 1
-    return count * 2 * 4096 * 1024 * 1024 / (time.perf_counter() - start) / 1e12
+    candidates = [lambda: matmul(a, b)]
+    if ms.get_context("device_target") == "CPU" and gemm_library() is not None:
+        row_matmul = RowMatMul()
+        candidates.append(lambda: row_matmul(a, b, rows))  # a @ b.T: the same FLOPs
+    best = 0.0
+    for run in candidates:
+        run().asnumpy()
+        count, start = 0, time.perf_counter()
+        while time.perf_counter() - start < seconds:
+            run().asnumpy()
+            count += 1
+        best = max(best, count * 2 * 4096 * 1024 * 1024 / (time.perf_counter() - start) / 1e12)
+    return best
 
 
 def _strict(value):
