@@ -1,10 +1,10 @@
 """Export a fine-tuned sequence classifier or NER tagger to MindIR for inference (the zoo's export.py)::
 
-    python export.py --run_config output/classifier/config.yaml \
+    python export.py --run_config output/classifier/config.yaml \\
         --checkpoint output/classifier/checkpoints/classifier-00001000.ckpt --output export/classifier
-    python export.py --run_config output/msra/config.yaml --checkpoint output/msra/best_model.ckpt \
+    python export.py --run_config output/msra/config.yaml --checkpoint output/msra/best_model.ckpt \\
         --seq_length 128 --batch_size 8 --output export/msra_tagger
-    python export.py --config bert_base --num_labels 2 --checkpoint classifier.ckpt --seq_length 128 \
+    python export.py --config bert_base --num_labels 2 --checkpoint classifier.ckpt --seq_length 128 \\
         --batch_size 8 --output export/classifier.mindir
 
 The model comes from ``--run_config`` (the ``config.yaml`` a fine-tuning run writes: its ``model``

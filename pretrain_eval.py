@@ -1,7 +1,7 @@
 """Evaluate a pretraining checkpoint on held-out records: MLM accuracy (with the unigram baseline),
 MLM perplexity and NSP accuracy (the zoo's pretrain_eval.py)::
 
-    python pretrain_eval.py --model bert_base --checkpoint output/pretrain/checkpoints/pretrain-00010000.ckpt \
+    python pretrain_eval.py --model bert_base --checkpoint output/pretrain/checkpoints/pretrain-00010000.ckpt \\
         --data_dir data/eval
 
 or with the model of a run: ``--run_config output/pretrain/config.yaml``.
@@ -23,7 +23,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
     from src.checkpoint import CheckpointError, load_checkpoint_into
     from src.config import BertConfig, ConfigError, PretrainEvalConfig, from_dict, load_yaml, parse_config
-    from src.data.dataset import DataMismatchError, create_pretraining_dataset, find_record_files
+    from src.data.dataset import DataMismatchError, create_pretraining_dataset, pretraining_record_files
     from src.data.records import record_columns
     from src.heads import BertForPreTraining
     from src.pretrain_eval import evaluate_pretraining, format_metrics
@@ -38,7 +38,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                                      source=config.run_config, prefix="model.")
         ms.set_context(mode=ms.GRAPH_MODE if config.mode == "graph" else ms.PYNATIVE_MODE,
                        device_target=config.device_target)
-        files = find_record_files(config.data_dir)
+        files = pretraining_record_files(config.data_dir)
         predictions = {c.name: c.length for c in record_columns(files[0])}["masked_lm_ids"]
         dataset = create_pretraining_dataset(files, config.batch_size, config.model.seq_length, predictions,
                                              config.model.vocab_size, shuffle=False, drop_remainder=False)

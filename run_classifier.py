@@ -4,7 +4,7 @@ First turn a task into records with tools/create_classifier_data.py, then::
 
     python tools/create_classifier_data.py --task sst2 --data_dir glue/SST-2 --vocab_file vocab.txt \\
         --output_dir data/sst2
-    python run_classifier.py --config configs/classifier_sst2.yaml --data_dir data/sst2 \\
+    python run_classifier.py --config configs/classifier_glue.yaml --data_dir data/sst2 \\
         --init_checkpoint bert_base.ckpt --output_dir output/sst2
 
 The label list, the task's metrics (accuracy, F1, MCC, Pearson/Spearman) and regression or

@@ -18,6 +18,7 @@ records), ``eval_results.json`` into ``OUTPUT_DIR``.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -41,7 +42,13 @@ def data_mode(data_dir: str) -> Optional[str]:
 
 
 def run(config) -> dict:
-    """Train (and evaluate) as configured; returns the final metrics."""
+    """Train (and evaluate) as configured; returns the final metrics. Rank 0 holds the output
+    directory's lock (src/run_state.py) while it runs."""
+    with contextlib.ExitStack() as stack:
+        return _run(config, stack)
+
+
+def _run(config, stack: contextlib.ExitStack) -> dict:
     import mindspore as ms
     from mindspore import nn
     from tqdm import tqdm
@@ -49,9 +56,11 @@ def run(config) -> dict:
     from src.checkpoint import load_checkpoint_into
     from src.checkpoint_manager import CheckpointManager
     from src.config import ConfigError, save_yaml
-    from src.data.dataset import create_pretraining_dataset, find_record_files
+    from src.data.dataset import create_pretraining_dataset, pretraining_record_files, validate_pretraining_files
+    from src.fused_ops import reset_dropout_rng
     from src.optimization import build_optimizer, learning_rate_at
     from src.pretrain_eval import evaluate_pretraining, format_metrics
+    from src.run_state import OutputLock, resume_or_start
     from src.training import BertPretrainingLoss, TrainStep
 
     if not config.data_dir:
@@ -63,9 +72,12 @@ def run(config) -> dict:
     rank, group_size = setup_devices(config.mode, config.device_target, config.device_id,
                                      config.distribute)
     ms.set_seed(config.seed)
+    reset_dropout_rng()  # this run's dropout stream (a resume restores its position)
     output = Path(config.output_dir)
     is_main = rank == 0
-    files = find_record_files(config.data_dir)
+    if is_main:
+        stack.enter_context(OutputLock(output))
+    files = pretraining_record_files(config.data_dir)
     logger.info("rank %d reads data shard %d of %d over %d record files in %s", rank, rank, group_size, len(files),
                 config.data_dir)
     model = config.model
@@ -81,6 +93,10 @@ def run(config) -> dict:
     from src.data.records import record_columns
     max_predictions = {c.name: c.length for c in record_columns(files[0])}["masked_lm_ids"]
     first = dataset_for(0, 0, validate=True)  # checks seq_length, max_predictions and vocab against the config
+    eval_files = None
+    if config.eval_data_dir:  # checked now, not after the last step
+        eval_files = pretraining_record_files(config.eval_data_dir)
+        validate_pretraining_files(eval_files, model.seq_length, max_predictions, model.vocab_size)
     batches_per_epoch = first.get_dataset_size()
     if batches_per_epoch < config.accumulation_steps:
         raise ConfigError(f"{config.data_dir} gives {batches_per_epoch} batches of {config.batch_size} per rank, "
@@ -97,12 +113,12 @@ def run(config) -> dict:
                         accumulation_steps=config.accumulation_steps, clip_norm=config.clip_norm,
                         grad_reducer=reducer, group_size=group_size)
     manager = CheckpointManager(output / "checkpoints", keep=config.keep_checkpoint_max, prefix="pretrain")
+    metrics_path = output / "metrics.jsonl"
     step = batches = 0
-    latest = manager.latest() if config.resume else None
-    if latest is not None:
-        meta = manager.restore(latest, step_fn.state())
+    meta = resume_or_start(config, manager, step_fn.state(), output, metrics_path, [output / "eval_results.json"],
+                           is_main)
+    if meta is not None:
         step, batches = meta["step"], meta["batches"]
-        logger.info("resumed from %s at step %d (%d batches consumed)", latest, step, batches)
     elif config.init_checkpoint:
         report = load_checkpoint_into(network, config.init_checkpoint)
         logger.info("initialised from %s:\n%s", config.init_checkpoint, report.summary())
@@ -114,7 +130,6 @@ def run(config) -> dict:
     decay_steps = selected.decay_steps or config.train_steps
     flops = training_flops_per_sequence(model, model.seq_length, max_predictions)
     peak = config.peak_tflops or (measure_matmul_peak() if config.device_target == "CPU" and is_main else 0.0)
-    metrics_path = output / "metrics.jsonl"
     bar = tqdm(total=config.train_steps, initial=step, disable=not (config.progress and is_main), unit="step")
     window = {"loss": 0.0, "mlm_loss": 0.0, "nsp_loss": 0.0, "n": 0, "overflow": 0, "start": time.perf_counter(),
               "sequences": 0}
@@ -153,10 +168,11 @@ def run(config) -> dict:
                           "lr": learning_rate_at(step, selected.learning_rate, selected.end_learning_rate,
                                                  selected.warmup_steps, decay_steps, selected.power),
                           "loss_scale": float(loss_scale.asnumpy()), "overflow_steps": window["overflow"],
-                          "samples_per_second": window["sequences"] / elapsed, "epoch": epoch}
+                          "samples_per_second": window["sequences"] / elapsed, "epoch": epoch, "steps": n,
+                          "samples": window["sequences"], "seconds": elapsed}
                 record["mfu"] = record["samples_per_second"] * flops / (peak * 1e12) if peak else None
                 if is_main:
-                    _log_train(record, metrics_path)
+                    _log_train(record, metrics_path, scale.enabled)
                 window.update(loss=0.0, mlm_loss=0.0, nsp_loss=0.0, n=0, overflow=0, sequences=0,
                               start=time.perf_counter())
             if is_main and (step % config.save_checkpoint_steps == 0 or step == config.train_steps):
@@ -175,7 +191,6 @@ def run(config) -> dict:
         if is_main:
             print(format_metrics(seen, f"training records ({config.eval_train_batches} batches)"), flush=True)
     if config.eval_data_dir:
-        eval_files = find_record_files(config.eval_data_dir)
         eval_set = create_pretraining_dataset(eval_files, config.batch_size, model.seq_length, max_predictions,
                                               model.vocab_size, rank=rank, group_size=group_size, shuffle=False,
                                               drop_remainder=False)
@@ -190,11 +205,12 @@ def run(config) -> dict:
     return results
 
 
-def _log_train(record: dict, metrics_path: Path) -> None:
+def _log_train(record: dict, metrics_path: Path, loss_scaling: bool = True) -> None:
     mfu = f" mfu {record['mfu']:.1%}" if record["mfu"] is not None else ""
-    logger.info("step %d loss %.4f (mlm %.4f nsp %.4f) lr %.3g scale %.0f overflow %d %.1f samples/s%s",
+    scale = f" scale {record['loss_scale']:.0f}" if loss_scaling else ""
+    logger.info("step %d loss %.4f (mlm %.4f nsp %.4f) lr %.3g%s overflow %d %.1f samples/s%s",
                 record["step"], record["loss"], record["mlm_loss"], record["nsp_loss"], record["lr"],
-                record["loss_scale"], record["overflow_steps"], record["samples_per_second"], mfu)
+                scale, record["overflow_steps"], record["samples_per_second"], mfu)
     append_jsonl(metrics_path, record)
 
 

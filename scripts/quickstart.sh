@@ -38,9 +38,9 @@ held_out="${shards[-1]}"
 train=$(IFS=,; echo "${shards[*]:0:${#shards[@]}-1}")
 
 $py tools/create_pretraining_data.py --input_file "$train" --output_dir "$output/data/train" --vocab_file "$vocab" \
-  --max_seq_length 64 --max_predictions_per_seq 10 --dupe_factor 5 --progress false
+  --max_seq_length 64 --max_predictions_per_seq 10 --dupe_factor 5 --progress false --overwrite true
 $py tools/create_pretraining_data.py --input_file "$held_out" --output_dir "$output/data/eval" --vocab_file "$vocab" \
-  --max_seq_length 64 --max_predictions_per_seq 10 --dupe_factor 1 --progress false
+  --max_seq_length 64 --max_predictions_per_seq 10 --dupe_factor 1 --progress false --overwrite true
 
 $py run_pretrain.py --config configs/pretrain_quickstart.yaml --data_dir "$output/data/train" \
   --eval_data_dir "$output/data/eval" --output_dir "$output/pretrain" "${extra[@]}"

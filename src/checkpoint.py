@@ -175,12 +175,25 @@ def _read_torch(path: Path) -> dict[str, np.ndarray]:
             for k, v in state.items() if hasattr(v, "detach")}
 
 
+_CRC_TAG = b"crc_num"  # MindSpore's trailer: the tag and a 10-byte big-endian CRC32 of the content
+
+
+def has_crc(path: str | os.PathLike) -> bool:
+    """Whether a .ckpt file ends with MindSpore's CRC32 trailer (``save_checkpoint(..., crc_check=True)``)."""
+    with open(path, "rb") as f:
+        f.seek(0, os.SEEK_END)
+        if f.tell() < 17:
+            return False
+        f.seek(-17, os.SEEK_END)
+        return f.read(7) == _CRC_TAG
+
+
 def _read_mindspore(path: Path) -> dict[str, np.ndarray]:
     import mindspore as ms
     try:
-        params = ms.load_checkpoint(str(path))
+        params = ms.load_checkpoint(str(path), crc_check=has_crc(path))
     except Exception as err:  # MindSpore raises ValueError or RuntimeError for a bad file
-        raise CheckpointError(f"{path} is not a readable MindSpore checkpoint ({err}); "
+        raise CheckpointError(f"{path} is not a readable MindSpore checkpoint ({str(err).splitlines()[0]}); "
                               "it may be truncated or corrupt") from None
     return {k: v.asnumpy() for k, v in params.items()}
 
@@ -392,7 +405,7 @@ def save_mindspore_checkpoint(params: Mapping[str, np.ndarray], path: str | os.P
     tmp = _atomic_target(path)
     try:
         ms.save_checkpoint([{"name": k, "data": ms.Tensor(np.ascontiguousarray(v))} for k, v in params.items()],
-                           tmp, format="ckpt")
+                           tmp, format="ckpt", crc_check=True)
         written = tmp if os.path.exists(tmp) and os.path.getsize(tmp) else tmp + ".ckpt"
         os.replace(written, path)
     finally:

@@ -1,5 +1,6 @@
 """Training checkpoints: every Parameter of the train step plus the data position, written
-atomically, the last K kept, the latest found and restored on resume.
+atomically with a CRC32 of their content, the last K kept, and on resume the newest one that
+verifies restored (a corrupt or unreadable newer one is skipped with a warning naming it).
 
 A checkpoint ``PREFIX-STEP.ckpt`` holds the model weights under their canonical names
 (``bert.*``, ``cls.*``: it loads into any network of this zoo, see src/checkpoint.py), the optimizer
@@ -18,12 +19,12 @@ from typing import Iterable, Optional
 import mindspore as ms
 import numpy as np
 
-from .checkpoint import CheckpointError, assign_in_place
+from .checkpoint import CheckpointError, assign_in_place, has_crc
 
 logger = logging.getLogger(__name__)
 
 META_KEYS = ("step", "batches", "epoch")
-
+OPTIONAL = frozenset({"dropout_rng.counter"})  # state that checkpoints of earlier versions lack
 
 class CheckpointManager:
     """Save, prune, find and restore training checkpoints in ``directory``.
@@ -41,6 +42,18 @@ class CheckpointManager:
         self.keep = keep
         self.prefix = prefix
         self._pattern = re.compile(rf"^{re.escape(prefix)}-(\d+)\.ckpt$")
+
+    def remove_stale_temps(self) -> list[Path]:
+        """Delete the temporary files of saves that were killed (call it while holding the run's lock)."""
+        if not self.directory.is_dir():
+            return []
+        stale = [p for p in self.directory.glob(f".{self.prefix}-*.tmp.ckpt")]
+        for path in stale:
+            path.unlink(missing_ok=True)
+        if stale:
+            logger.info("removed %d temporary file(s) of interrupted checkpoint saves in %s", len(stale),
+                        self.directory)
+        return stale
 
     def checkpoints(self) -> list[Path]:
         """Existing checkpoints, oldest first."""
@@ -64,7 +77,7 @@ class CheckpointManager:
             meta = {f"meta.{k}": ms.Tensor(np.array(v, np.int64)) for k, v in
                     (("step", step), ("batches", batches), ("epoch", epoch))}
             entries += [{"name": k, "data": v} for k, v in meta.items()]
-            ms.save_checkpoint(entries, tmp)
+            ms.save_checkpoint(entries, tmp, crc_check=True)
             os.replace(tmp, target)
         finally:
             Path(tmp).unlink(missing_ok=True)
@@ -73,20 +86,50 @@ class CheckpointManager:
                 old.unlink(missing_ok=True)
         return target
 
+    def restore_latest(self, params: Iterable[ms.Parameter]) -> Optional[tuple[Path, dict]]:
+        """Restore the newest checkpoint that reads and verifies; ``(path, meta)``, or None when there is
+        no checkpoint. Newer ones that fail are skipped, each with a warning naming it and why.
+
+        Raises:
+            CheckpointError: there are checkpoints and none of them can be restored (all named).
+        """
+        params = list(params)
+        failures = []
+        for path in reversed(self.checkpoints()):
+            try:
+                meta = self.restore(path, params)
+            except CheckpointError as err:
+                logger.warning("skipping checkpoint %s: %s", path, err)
+                failures.append(f"{path.name}: {err}")
+                continue
+            if failures:
+                logger.warning("resuming from %s, the newest checkpoint that verifies", path)
+            return path, meta
+        if failures:
+            raise CheckpointError(f"no checkpoint in {self.directory} can be restored:\n  " + "\n  ".join(failures)
+                                  + "\nstart over with --resume false or give another --output_dir")
+        return None
+
     @staticmethod
     def restore(path: str | os.PathLike, params: Iterable[ms.Parameter]) -> dict:
         """Load ``path`` into ``params`` (every one must be present with its shape); returns the meta dict.
+        Its CRC32 is verified when it has one (every checkpoint this class writes).
 
         Raises:
-            CheckpointError: unreadable file, missing parameter or shape mismatch (named).
+            CheckpointError: unreadable or corrupt file, missing parameter or shape mismatch (named).
         """
         path = Path(path)
         try:
-            saved = ms.load_checkpoint(str(path))
+            saved = ms.load_checkpoint(str(path), crc_check=has_crc(path))
         except Exception as err:  # MindSpore raises ValueError/RuntimeError for a bad file
-            raise CheckpointError(f"cannot resume from {path}: not a readable MindSpore checkpoint ({err}); "
-                                  "delete it to resume from the previous one") from None
+            raise CheckpointError(f"cannot resume from {path}: not a readable MindSpore checkpoint or its "
+                                  f"content does not match its checksum ({str(err).splitlines()[0]})") from None
         params = list(params)
+        optional = [p for p in params if p.name in OPTIONAL and p.name not in saved]
+        if optional:
+            logger.warning("%s has no %s (written by an earlier version): training continues, but its dropout "
+                           "masks differ from an uninterrupted run's", path, ", ".join(p.name for p in optional))
+            params = [p for p in params if p.name not in OPTIONAL or p.name in saved]
         missing = [p.name for p in params if p.name not in saved]
         if missing:
             raise CheckpointError(f"cannot resume from {path}: it lacks {len(missing)} parameters of this run, "

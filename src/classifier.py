@@ -85,6 +85,7 @@ class ClassificationTask(FinetuneTask):
     is a regression, its metrics (accuracy, F1, MCC, Pearson/Spearman) and splits."""
 
     name = "classifier"
+    data_tool = "tools/create_classifier_data.py"
 
     def __init__(self, data_dir: str | os.PathLike):
         from .data.classifier_data import load_dataset_info

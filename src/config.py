@@ -188,6 +188,8 @@ class PretrainingDataConfig:
                                      "one per input file, one JSON list per line of the token indices "
                                      "(counting [CLS] as 0) that continue a word (HF run_chinese_ref.py format)")
     num_workers: int = option(1, "worker processes (chunks are spread over them)")
+    overwrite: bool = option(False, "replace the records of an earlier run in output_dir (its summary, shards, "
+                             "indexes and schema are removed first)")
     chunk_chars: int = option(2_000_000, "characters per work chunk; bounds memory; random next "
                               "sentences are drawn from the same chunk")
     progress: bool = option(True, "show a progress bar")
@@ -298,6 +300,17 @@ class ScheduleConfig:
     warmup_steps: int = option(10000, "linear warmup steps (0: none)")
     decay_steps: int = option(0, "steps of the decay; 0: the run's total number of optimizer steps")
 
+    def __post_init__(self) -> None:
+        if not self.learning_rate > 0:
+            raise ConfigError(f"learning_rate must be positive, got {self.learning_rate}")
+        if self.end_learning_rate < 0:
+            raise ConfigError(f"end_learning_rate must be >= 0, got {self.end_learning_rate}")
+        if not self.power > 0:
+            raise ConfigError(f"power must be positive, got {self.power}")
+        for name in ("warmup_steps", "decay_steps"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)}")
+
 
 @dataclass
 class LambConfig(ScheduleConfig):
@@ -374,9 +387,12 @@ class PretrainConfig:
     use_nsp: bool = option(True, "train the next-sentence head (false for line_by_line data)")
     init_checkpoint: str = option("", "initial weights (a converted HF/TF/MindSpore checkpoint) for "
                                   "continued pretraining; ignored when resuming")
-    resume: bool = option(True, "continue from the newest checkpoint in output_dir/checkpoints if any")
+    resume: bool = option(True, "continue from the newest checkpoint in output_dir/checkpoints that verifies, "
+                          "if any (false: start over, removing the earlier run's checkpoints)")
+    allow_config_change: bool = option(False, "resume even though the saved config.yaml differs in settings "
+                                       "that change the result (model, data, optimizer, schedule, seed, batch)")
     save_checkpoint_steps: int = option(500, "optimizer steps between checkpoints")
-    keep_checkpoint_max: int = option(3, "checkpoints kept (the newest)")
+    keep_checkpoint_max: int = option(3, "checkpoints kept, the newest (0: keep all)")
     log_every: int = option(10, "optimizer steps between log lines")
     eval_batches: int = option(0, "batches of eval_data_dir to evaluate (0: all)")
     eval_train_batches: int = option(0, "batches of the training records (the first of epoch 0) also evaluated "
@@ -445,9 +461,13 @@ class FinetuneConfig:
     clip_norm: float = option(1.0, "global gradient-norm clipping (0: off)")
     eval_every: int = option(0, "optimizer steps between evaluations during training (0: after every epoch)")
     metric_for_best: str = option("", "metric that picks the best checkpoint (empty: the task's main metric)")
-    keep_checkpoint_max: int = option(1, "training checkpoints kept for resume (the newest)")
+    keep_checkpoint_max: int = option(2, "training checkpoints kept for resume, the newest (0: keep all); with "
+                                      "2 or more a corrupt newest one falls back to the one before")
     save_checkpoint_steps: int = option(0, "optimizer steps between resume checkpoints (0: at each evaluation)")
-    resume: bool = option(True, "continue from the newest checkpoint in output_dir/checkpoints if any")
+    resume: bool = option(True, "continue from the newest checkpoint in output_dir/checkpoints that verifies, "
+                          "if any (false: start over, removing the earlier run's checkpoints and metrics)")
+    allow_config_change: bool = option(False, "resume even though the saved config.yaml differs in settings "
+                                       "that change the result (model, data, optimizer, schedule, seed, batch)")
     log_every: int = option(50, "optimizer steps between log lines")
     seed: int = option(12345, "seed of the head's initialisation, dropout and data order")
     device_target: Literal["CPU", "GPU", "Ascend"] = option("CPU", "device")
@@ -776,18 +796,65 @@ def apply_overrides(data: dict[str, Any], overrides: Sequence[str],
     return data
 
 
+class _ConfigArgumentParser(argparse.ArgumentParser):
+    """Keeps the description's layout (example commands stay one per line) and answers an unknown
+    option with the closest known ones instead of the usage of every option."""
+
+    def error(self, message: str):  # noqa: D401 - argparse's hook
+        if message.startswith("unrecognized arguments:"):
+            known = [o for action in self._actions for o in action.option_strings if o.startswith("--")]
+            hints = []
+            for arg in message.split(":", 1)[1].split():
+                if not arg.startswith("--"):
+                    continue
+                name = arg.split("=", 1)[0]
+                close = difflib.get_close_matches(name, known, n=3, cutoff=0.75)
+                leaf = name.rsplit(".", 1)[-1].lstrip("-")
+                close += [o for o in known if o.rsplit(".", 1)[-1].lstrip("-") == leaf and o not in close][:3]
+                hints.append(f"unknown option {name}" + (f"; did you mean {' or '.join(close[:3])}?" if close else ""))
+            if hints:
+                message = "; ".join(hints)
+        self.exit(2, f"{self.prog}: error: {message}\n(run {self.prog} --help for every option)\n")
+
+
+def _defaults(cls: type) -> dict[str, Any]:
+    """Dotted key -> the value a run of ``cls`` really starts from (a nested section's defaults as
+    ``cls`` sets them, e.g. the fine-tuning optimizer, not the section class's own)."""
+    try:
+        data = to_dict(cls())
+    except Exception:  # noqa: BLE001 - a config without full defaults: fall back to the fields
+        return {}
+    flat: dict[str, Any] = {}
+
+    def walk(node: Any, prefix: str) -> None:
+        for key, value in node.items():
+            if isinstance(value, dict):
+                walk(value, f"{prefix}{key}.")
+            else:
+                flat[f"{prefix}{key}"] = value
+
+    walk(data, "")
+    return flat
+
+
 def build_parser(cls: type, description: str = "", default_config: Optional[str] = None) -> argparse.ArgumentParser:
     """An argument parser with ``--config`` and one ``--key`` option per (nested) field of ``cls``."""
-    parser = argparse.ArgumentParser(description=description, allow_abbrev=False)
+    parser = _ConfigArgumentParser(description=description, allow_abbrev=False,
+                                   formatter_class=argparse.RawDescriptionHelpFormatter,
+                                   usage="%(prog)s [--config YAML] [--KEY VALUE ...]")
     parser.add_argument("--config", default=default_config,
                         help="YAML config file or name in configs/; command-line keys override it")
+    defaults = _defaults(cls)
     for dotted, tp, f in _flatten_fields(cls):
         if dataclasses.is_dataclass(tp):
             parser.add_argument(f"--{dotted}", dest=dotted, metavar="NAME", default=argparse.SUPPRESS,
                                 help=f"{f.metadata.get('help', '')} (a config name in configs/ or a YAML path)")
             continue
-        default = f.default if f.default is not dataclasses.MISSING else (
-            f.default_factory() if f.default_factory is not dataclasses.MISSING else None)  # type: ignore[misc]
+        if dotted in defaults:
+            default = defaults[dotted]
+        else:
+            default = f.default if f.default is not dataclasses.MISSING else (
+                f.default_factory() if f.default_factory is not dataclasses.MISSING else None)  # type: ignore[misc]
         parser.add_argument(f"--{dotted}", dest=dotted, metavar=_type_name(tp).replace(" ", ""),
                             default=argparse.SUPPRESS,
                             help=f"{f.metadata.get('help', '')} (default: {default!r})")

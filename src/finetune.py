@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any, Optional, Sequence
 
 from .config import ConfigError, save_yaml
+from .run_state import OutputLock, read_metrics, resume_or_start, run_totals
 from .runtime import append_jsonl, plot_loss_curve, setup_devices, write_json
 
 logger = logging.getLogger("finetune")
@@ -42,6 +43,7 @@ class FinetuneTask:
     """
 
     name = "task"  #: prefix of the resume checkpoints and the results' ``task`` fallback
+    data_tool = "the data tool"  #: what writes the records (named in errors)
 
     def __init__(self, data_dir: str | os.PathLike, info: dict):
         self.data_dir = Path(data_dir)
@@ -73,6 +75,28 @@ class FinetuneTask:
             raise ConfigError(f"max_seq_length {self.info['max_seq_length']} in {source} but seq_length "
                               f"{model.seq_length} in the model config (set --model.seq_length "
                               f"{self.info['max_seq_length']})")
+
+    def check_split(self, split: str, config, open_records: bool = True) -> None:
+        """The records of ``split`` are all there as dataset.json lists them (file, index and sizes)
+        and, with ``open_records``, open with the columns and token ids the model expects.
+
+        Raises:
+            DataMismatchError: naming the split, the file and what is wrong.
+        """
+        from .data.dataset import DataMismatchError, manifest_problems
+
+        self.file(split)
+        problems = manifest_problems(self.data_dir, [self.splits[split]])
+        if problems:
+            raise DataMismatchError(f"split {split!r} of {self.data_dir / 'dataset.json'}: {'; '.join(problems)}: the "
+                                    f"records are incomplete or were changed; rerun {self.data_tool} with "
+                                    "--overwrite true")
+        if open_records:
+            self._dataset(split, config, shuffle=False, drop_remainder=False)
+
+    def _dataset(self, split: str, config, **kwargs):
+        """The records of ``split`` as a ``mindspore.dataset`` (``create_finetune_dataset`` keywords)."""
+        raise NotImplementedError
 
     def summary(self) -> dict:
         """The first keys of all_results.json."""
@@ -111,7 +135,7 @@ def save_weights(network, path: Path) -> None:
     import mindspore as ms
 
     tmp = path.with_name(f".{path.name}.tmp.ckpt")
-    ms.save_checkpoint(network, str(tmp))
+    ms.save_checkpoint(network, str(tmp), crc_check=True)
     os.replace(tmp, path)
 
 
@@ -125,22 +149,24 @@ class Plan:
 
 
 def plan(config, task: FinetuneTask) -> Plan:
-    """Check the config against the task's records; clear errors before a model is built."""
+    """Check the config against the task's records, and every split the run will read (present,
+    complete, the model's columns); clear errors before a model is built."""
     task.check_model(config.model)
     eval_splits = list(config.eval_splits) or task.labelled_splits(exclude=config.train_split)
-    if config.do_train:
-        task.file(config.train_split)
+    if config.do_train:  # its columns are checked when training opens it
+        task.check_split(config.train_split, config, open_records=False)
     if config.do_eval and not eval_splits:
         raise ConfigError(f"{task.data_dir} has no labelled split to evaluate besides {config.train_split!r}")
     for split in eval_splits if config.do_eval else []:
         task.file(split)
         if task.examples(split) == 0:
             raise ConfigError(f"eval split {split!r} of {task.data_dir} has no examples")
+        task.check_split(split, config)
     predict_splits = list(config.predict_splits) or [s for s in task.splits if s not in task.labelled_splits("")]
     if config.do_predict and not predict_splits:
         raise ConfigError(f"{task.data_dir} has no split without labels to predict: name them with --predict_splits")
     for split in predict_splits if config.do_predict else []:
-        task.file(split)
+        task.check_split(split, config)
     best_metric = config.metric_for_best or task.main_metric
     if best_metric not in task.metrics:
         raise ConfigError(f"metric_for_best {best_metric!r} is not one of the task's metrics "
@@ -160,14 +186,21 @@ def finetune(config, task: FinetuneTask) -> dict:
 
     Returns the flat results written to ``OUTPUT_DIR/all_results.json``.
     """
+    run_plan = plan(config, task)
+    output = Path(config.output_dir)
+    with OutputLock(output):
+        return _finetune_locked(config, task, run_plan, output)
+
+
+def _finetune_locked(config, task: FinetuneTask, run_plan: Plan, output: Path) -> dict:
     import mindspore as ms
 
     from .checkpoint import load_checkpoint_into
+    from .fused_ops import reset_dropout_rng
 
-    run_plan = plan(config, task)
     setup_devices(config.mode, config.device_target, config.device_id)
     ms.set_seed(config.seed)
-    output = Path(config.output_dir)
+    reset_dropout_rng()  # this run's dropout stream (a resume restores its position)
     network = task.build_network(config)
     if config.init_checkpoint:
         report = load_checkpoint_into(network, config.init_checkpoint)
@@ -231,19 +264,18 @@ def _train(config, task: FinetuneTask, network, run_plan: Plan, output: Path) ->
                         scale_factor=scale.factor, scale_window=scale.window,
                         accumulation_steps=config.accumulation_steps, clip_norm=config.clip_norm)
     network.set_train(True)
-    manager = CheckpointManager(output / "checkpoints", keep=config.keep_checkpoint_max or 1, prefix=task.name)
+    manager = CheckpointManager(output / "checkpoints", keep=config.keep_checkpoint_max, prefix=task.name)
     best_path, best_json = output / "best_model.ckpt", output / "best_model.json"
     metrics_path = output / "metrics.jsonl"
     eval_splits, best_metric = run_plan.eval_splits if config.do_eval else [], run_plan.best_metric
     step = batches = 0
     best = {"step": 0, "metric": best_metric, "value": None}
-    latest = manager.latest() if config.resume else None
-    if latest is not None:
-        meta = manager.restore(latest, step_fn.state())
+    best_path.with_name(f".{best_path.name}.tmp.ckpt").unlink(missing_ok=True)
+    meta = resume_or_start(config, manager, step_fn.state(), output, metrics_path, (best_path, best_json))
+    if meta is not None:
         step, batches = meta["step"], meta["batches"]
         if best_json.exists():
             best = json.loads(best_json.read_text(encoding="utf-8"))
-        logger.info("resumed from %s at step %d (%d batches consumed)", latest, step, batches)
     output.mkdir(parents=True, exist_ok=True)
     save_yaml(config, output / "config.yaml")
     logger.info("%d training examples, %d optimizer steps per epoch, %d steps (warmup %d), evaluating %s by %s",
@@ -254,7 +286,6 @@ def _train(config, task: FinetuneTask, network, run_plan: Plan, output: Path) ->
     save_every = config.save_checkpoint_steps or eval_every
     bar = tqdm(total=total_steps, initial=step, disable=not config.progress, unit="step")
     window = {"loss": 0.0, "n": 0, "overflow": 0, "examples": 0, "seconds": 0.0}
-    train = {"examples": 0, "seconds": 0.0, "loss": 0.0, "n": 0}
     epoch = batches // batches_per_epoch
     while step < total_steps:
         if epoch == 0 and batches == 0:
@@ -282,13 +313,13 @@ def _train(config, task: FinetuneTask, network, run_plan: Plan, output: Path) ->
                           "lr": learning_rate_at(step, selected.learning_rate, selected.end_learning_rate,
                                                  selected.warmup_steps, decay_steps, selected.power),
                           "loss_scale": float(loss_scale.asnumpy()), "overflow_steps": window["overflow"],
-                          "samples_per_second": window["examples"] / window["seconds"]}
-                logger.info("step %d/%d loss %.4f lr %.3g scale %.0f overflow %d %.1f samples/s", step,
-                            total_steps, record["loss"], record["lr"], record["loss_scale"],
-                            record["overflow_steps"], record["samples_per_second"])
+                          "samples_per_second": window["examples"] / window["seconds"], "steps": window["n"],
+                          "samples": window["examples"], "seconds": window["seconds"]}
+                scale_text = f" scale {record['loss_scale']:.0f}" if scale.enabled else ""
+                logger.info("step %d/%d loss %.4f lr %.3g%s overflow %d %.1f samples/s", step, total_steps,
+                            record["loss"], record["lr"], scale_text, record["overflow_steps"],
+                            record["samples_per_second"])
                 append_jsonl(metrics_path, record)
-                for key in ("examples", "seconds", "loss", "n"):
-                    train[key] += window[key]
                 window.update(loss=0.0, n=0, overflow=0, examples=0, seconds=0.0)
             if eval_splits and (step % eval_every == 0 or step == total_steps):
                 scores = {}
@@ -311,15 +342,13 @@ def _train(config, task: FinetuneTask, network, run_plan: Plan, output: Path) ->
         else:  # the epoch ran out before the last step: next epoch, new order
             epoch += 1
     bar.close()
-    if not best_path.exists():  # no evaluation: the final weights are the result
+    if not eval_splits:  # no evaluation: the final weights are the result
         save_weights(network, best_path)
     if metrics_path.exists():
         plot_loss_curve(metrics_path, output / "loss_curve.png", [("loss", "training loss")])
     return {"train_steps": step, "train_epochs": round(batches / batches_per_epoch, 3),
-            "train_examples": task.examples(config.train_split),
-            "train_loss": train["loss"] / train["n"] if train["n"] else None,
-            "train_samples_per_second": train["examples"] / train["seconds"] if train["seconds"] else None,
-            "train_runtime_s": train["seconds"], "best_step": best["step"]}
+            "train_examples": task.examples(config.train_split), **run_totals(read_metrics(metrics_path)),
+            "best_step": best["step"]}
 
 
 def run_main(config_cls: type, make_task, argv: Optional[Sequence[str]], description: str,

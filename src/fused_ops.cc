@@ -773,6 +773,48 @@ int SelfAttentionGrad(int nparam, void **params, int *ndims, int64_t **shapes, c
 }
 
 // ---------------------------------------------------------------------------------------------
+// Dropout alone (the heads' dropout before a classifier), with the seeded masks of the others.
+//   Dropout:     x [..], keep [1], seed int32 [1] -> y [..], mask uint8 [..]
+//   DropoutGrad: dy [..], mask [..], keep [1] -> dx [..]
+// ---------------------------------------------------------------------------------------------
+int Dropout(int nparam, void **params, int *ndims, int64_t **shapes, const char **, void *, void *) {
+  if (nparam != 5) return 1;
+  const float *x = static_cast<const float *>(params[0]);
+  const float *keep_prob = static_cast<const float *>(params[1]);
+  const int32_t seed = static_cast<const int32_t *>(params[2])[0];
+  float *y = static_cast<float *>(params[3]);
+  uint8_t *mask = static_cast<uint8_t *>(params[4]);
+  const int64_t n = NumElements(ndims[0], shapes[0]);
+  ParallelFor(Blocks(n, 1 << 14), [=](int64_t i0, int64_t i1, int64_t) {
+    const float drop = DropProb(keep_prob);
+    const float scale = drop > 0.0f ? 1.0f / keep_prob[0] : 1.0f;
+    if (drop > 0.0f) {
+      DropoutMask(static_cast<uint32_t>(seed), drop, i0, i1, mask);
+    } else {
+      std::fill(mask + i0, mask + i1, uint8_t{1});
+    }
+#pragma omp simd
+    for (int64_t i = i0; i < i1; ++i) y[i] = x[i] * (mask[i] * scale);
+  });
+  return 0;
+}
+
+int DropoutGrad(int nparam, void **params, int *ndims, int64_t **shapes, const char **, void *, void *) {
+  if (nparam != 4) return 1;
+  const float *dy = static_cast<const float *>(params[0]);
+  const uint8_t *mask = static_cast<const uint8_t *>(params[1]);
+  const float *keep_prob = static_cast<const float *>(params[2]);
+  float *dx = static_cast<float *>(params[3]);
+  const int64_t n = NumElements(ndims[0], shapes[0]);
+  ParallelFor(Blocks(n, 1 << 14), [=](int64_t i0, int64_t i1, int64_t) {
+    const float scale = DropProb(keep_prob) > 0.0f ? 1.0f / keep_prob[0] : 1.0f;
+#pragma omp simd
+    for (int64_t i = i0; i < i1; ++i) dx[i] = dy[i] * (mask[i] * scale);
+  });
+  return 0;
+}
+
+// ---------------------------------------------------------------------------------------------
 // SumOfSquares: any number of float32 tensors -> float32 [1], the sum of the squares of all their
 // elements (the squared global norm of a gradient tuple; inf or nan when any element is).
 // ---------------------------------------------------------------------------------------------

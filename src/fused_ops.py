@@ -30,10 +30,12 @@ compiler is found or the build fails (a warning says why), or when ``BERT_ZOO_FU
 else the kernels are built without it and the projections use MindSpore's MatMul).
 Kernels use as many threads as the process may use cores (``BERT_ZOO_KERNEL_THREADS`` to set).
 
-Dropout in the kernels draws one int32 seed per call from a MindSpore random operator (so masks
-follow ``mindspore.set_seed``) and hashes it with the element index (SplitMix64) instead of
-using MindSpore's ``Dropout`` generator: the masks differ from the standard operator's, their
-distribution (keep with probability ``1 - p``, scale by ``1 / (1 - p)``) is the same.
+Dropout in the kernels takes one int32 seed per call, the next value of a counter of dropout calls
+(:func:`dropout_rng`) plus a mix of the global seed, and hashes it with the element index
+(SplitMix64) instead of using MindSpore's ``Dropout`` generator: the masks differ from the
+standard operator's, their distribution (keep with probability ``1 - p``, scale by ``1 / (1 - p)``)
+is the same, and a checkpoint holding the counter resumes with the same masks (runs start the
+stream over with :func:`reset_dropout_rng`; :class:`Dropout` is the plain dropout of the heads).
 """
 from __future__ import annotations
 
@@ -57,9 +59,9 @@ logger = logging.getLogger(__name__)
 
 SOURCE = Path(__file__).with_name("fused_ops.cc")
 ENV_SWITCH = "BERT_ZOO_FUSED_KERNELS"
-KERNELS = ("BiasGelu", "BiasGeluGrad", "DropoutAddLayerNorm", "DropoutAddLayerNormGrad", "LayerNormDropout",
-           "LayerNormDropoutGrad", "MaskedSoftmaxDropout", "MaskedSoftmaxDropoutGrad", "SelfAttention",
-           "SelfAttentionGrad", "SumOfSquares", "CrfForward", "CrfForwardGrad", "CrfViterbi")
+KERNELS = ("BiasGelu", "BiasGeluGrad", "Dropout", "DropoutGrad", "DropoutAddLayerNorm", "DropoutAddLayerNormGrad",
+           "LayerNormDropout", "LayerNormDropoutGrad", "MaskedSoftmaxDropout", "MaskedSoftmaxDropoutGrad",
+           "SelfAttention", "SelfAttentionGrad", "SumOfSquares", "CrfForward", "CrfForwardGrad", "CrfViterbi")
 # tried in order: libmvec's vector erff/expf, then scalar libm, then without -march=native
 _BUILDS = (
     ["-march=native", "-fopenmp-simd", "-lmvec"],
@@ -208,6 +210,32 @@ def _scalar(value: float) -> Tensor:
     return Tensor([value], ms.float32)
 
 
+_DROPOUT_RNG: Optional[ms.Parameter] = None  # the dropout call counter (see dropout_rng)
+
+
+def dropout_rng() -> ms.Parameter:
+    """The state of the fused kernels' dropout: an int32 [1] counter of training calls, shared by
+    every fused cell of the process. Call ``k`` draws its masks from seed ``k + mix(global seed)``,
+    so the masks depend on the global seed and on how many dropout calls came before: a training
+    checkpoint that holds this counter (``TrainStep.state``) resumes with the very masks an
+    uninterrupted run draws. It is not a weight of any network."""
+    global _DROPOUT_RNG
+    with _lock:
+        if _DROPOUT_RNG is None:
+            _DROPOUT_RNG = ms.Parameter(Tensor([0], ms.int32), name="dropout_rng.counter", requires_grad=False)
+        return _DROPOUT_RNG
+
+
+def reset_dropout_rng(calls: int = 0) -> None:
+    """Start the dropout stream over (a new run) or at ``calls``."""
+    dropout_rng().set_data(Tensor([calls], ms.int32))
+
+
+def _seed_base() -> int:
+    seed = ms.get_seed()
+    return 0 if seed is None else (int(seed) * 0x9E3779B1 + 0x7F4A7C15) % (2 ** 30)
+
+
 class _Dropout(nn.Cell):
     """Shared by the fused cells: dropout probability, the per-call seed and the keep probability."""
 
@@ -222,15 +250,47 @@ class _Dropout(nn.Cell):
             self.keep_train = _scalar(1.0 - self.dropout_prob)
             self.keep_eval = _scalar(1.0)
             self.no_seed = Tensor([0], ms.int32)
+            self.one = Tensor([1], ms.int32)
+            self.seed_base = Tensor([_seed_base()], ms.int32)
+            dropout_rng()
         else:
             self.dropout = nn.Dropout(p=self.dropout_prob)
 
     def keep_and_seed(self):
-        """(keep_prob float32 [1], seed int32 [1]) for this call."""
+        """(keep_prob float32 [1], seed int32 [1]) for this call: the next value of the dropout stream
+        (:func:`dropout_rng`) in training, no dropout otherwise."""
         if self.training and self.dropout_prob > 0:
-            # ops.randint: reproducible after mindspore.set_seed (mint.randint has no CPU kernel in 2.10)
-            return self.keep_train, ops.randint(0, 2 ** 31 - 1, (1,), dtype=ms.int32)
+            ops.assign_add(_DROPOUT_RNG, self.one)
+            return self.keep_train, _DROPOUT_RNG + self.seed_base
         return self.keep_eval, self.no_seed
+
+
+class Dropout(_Dropout):
+    """Dropout with the fused kernels' seeded masks (resumable, see :func:`dropout_rng`); MindSpore's
+    ``nn.Dropout`` where the kernels are not used.
+
+    Inputs:
+        x: float [..].
+
+    Outputs:
+        float32 [..] on the fused path, else the dtype of ``x``.
+    """
+
+    def __init__(self, p: float):
+        super().__init__(p)
+        if self.fused:
+            grad = _custom(self.library, "DropoutGrad", lambda dy, m, k: dy, lambda dy, m, k: dy)
+
+            def bprop(x, keep, seed, out, dout):
+                return grad(dout[0], out[1], keep), ops.zeros_like(keep), ops.zeros_like(seed)
+
+            self.op = _custom(self.library, "Dropout", lambda x, k, s: (x, x), lambda x, k, s: (x, ms.uint8), bprop)
+
+    def construct(self, x: Tensor) -> Tensor:
+        if self.fused:
+            keep, seed = self.keep_and_seed()
+            return self.op(x.astype(ms.float32), keep, seed)[0]
+        return self.dropout(x)
 
 
 class BiasGelu(nn.Cell):

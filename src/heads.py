@@ -12,6 +12,7 @@ from mindspore.common.initializer import TruncatedNormal
 from .bert_model import BertModel, activation, dense, layer_norm
 from .config import POOLINGS, BertConfig
 from .crf import CRF
+from .fused_ops import Dropout
 
 
 def gather_positions(sequence: Tensor, positions: Tensor) -> Tensor:
@@ -121,7 +122,7 @@ class BertForSequenceClassification(nn.Cell):
         self.pooling = pooling
         self.bert = BertModel(config, add_pooling_layer=pooling == "cls")
         p = config.hidden_dropout_prob if dropout_prob is None else dropout_prob
-        self.dropout = nn.Dropout(p=p)
+        self.dropout = Dropout(p)
         self.classifier = nn.Dense(config.hidden_size, num_labels,
                                    weight_init=TruncatedNormal(config.initializer_range))
 
@@ -159,7 +160,7 @@ class BertForTokenClassification(nn.Cell):
         self.use_crf = use_crf
         self.bert = BertModel(config, add_pooling_layer=False)
         p = config.hidden_dropout_prob if dropout_prob is None else dropout_prob
-        self.dropout = nn.Dropout(p=p)
+        self.dropout = Dropout(p)
         self.classifier = nn.Dense(config.hidden_size, num_labels,
                                    weight_init=TruncatedNormal(config.initializer_range))
         self.crf = CRF(num_labels, seed=crf_seed) if use_crf else None

@@ -76,6 +76,7 @@ class NerTask(FinetuneTask):
     and the metrics; ``SPLIT_sentences.jsonl`` holds each sentence's tokens, gold tags and rows."""
 
     name = "ner"
+    data_tool = "tools/create_ner_data.py"
 
     def __init__(self, data_dir: str | os.PathLike, metric_mode: str = "default"):
         from .data.ner_data import load_ner_info

@@ -24,7 +24,7 @@ import mindspore as ms
 from mindspore import Parameter, Tensor, nn, ops
 
 from .config import BertConfig
-from .fused_ops import SumOfSquares
+from .fused_ops import SumOfSquares, dropout_rng
 from .heads import BertForPreTraining, BertForSequenceClassification, BertForTokenClassification
 
 
@@ -184,11 +184,12 @@ class TrainStep:
         self._step = ms.jit(self._train_step)
 
     def state(self) -> list[Parameter]:
-        """Every Parameter a checkpoint needs to resume exactly."""
+        """Every Parameter a checkpoint needs to resume exactly: weights, optimizer state, loss scale,
+        accumulation buffers and the dropout stream of the fused kernels (``dropout_rng.counter``)."""
         params = list(self.network.get_parameters())
         seen = {id(p) for p in params}
         extra = [p for p in self.optimizer.get_parameters() if id(p) not in seen]
-        extra += [self.scaler.scale_value, self.scaler.counter, self.micro_step]
+        extra += [self.scaler.scale_value, self.scaler.counter, self.micro_step, dropout_rng()]
         if self.accumulation_steps > 1:
             extra += list(self.accumulated)
         return params + extra

@@ -418,6 +418,20 @@ def test_wrong_column_count(tokenizer, tmp_path):
         get_processor("csv", data, **GENERIC["csv"]).get_examples("dev")
 
 
+def test_empty_text_or_label_is_an_error_naming_the_line(tmp_path):
+    data = copy_fixture("csv", tmp_path)
+    edit_line(data / "train.csv", 3, "r2,Screen cracked after a week.,")
+    with pytest.raises(ClassifierDataError, match=rf"{data}/train.csv:3: the label column 'rating' is empty"):
+        get_processor("csv", data, **GENERIC["csv"]).get_examples("train")
+    edit_line(data / "train.csv", 3, "r2,  ,bad")
+    with pytest.raises(ClassifierDataError, match=rf"{data}/train.csv:3: the text_a column 'review' is empty"):
+        get_processor("csv", data, **GENERIC["csv"]).get_examples("train")
+    # a wrong column is reported as such, with no remark about labels
+    with pytest.raises(ClassifierDataError) as err:
+        _ = get_processor("csv", data, text_a="reveiw", label="rating").labels
+    assert "no text_a column 'reveiw'" in str(err.value) and "label list" not in str(err.value)
+
+
 def test_empty_split(tokenizer, tmp_path):
     data = copy_fixture("sst2", tmp_path)
     (data / "dev.tsv").write_text("sentence\tlabel\n", encoding="utf-8")

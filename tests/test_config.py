@@ -157,3 +157,37 @@ def test_pretrain_counts_must_not_be_negative(key, value):
 
     with pytest.raises(ConfigError, match=f"{key} must be >= 0, got {value}"):
         parse_config(PretrainConfig, [f"--{key}", value])
+
+
+def test_a_misspelt_option_gets_a_suggestion_not_the_whole_usage(capsys):
+    from src.config import ClassifierConfig
+
+    with pytest.raises(SystemExit) as exit_info:
+        parse_config(ClassifierConfig, ["--optimizer.adamw.lerning_rate", "1e-3"])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert "unknown option --optimizer.adamw.lerning_rate; did you mean --optimizer.adamw.learning_rate" in err
+    assert len(err.splitlines()) <= 3, err
+    with pytest.raises(SystemExit):
+        parse_config(ClassifierConfig, ["--learning_rate", "1e-3"])  # the leaf name alone
+    assert "did you mean --optimizer.lamb.learning_rate or" in capsys.readouterr().err
+
+
+def test_help_shows_the_run_defaults_and_keeps_example_lines(capsys):
+    from src.config import ClassifierConfig
+
+    with pytest.raises(SystemExit):
+        parse_config(ClassifierConfig, ["--help"], description="Fine-tune.\n\n    python a.py \\\n        --b c\n")
+    out = " ".join(capsys.readouterr().out.split())  # argparse wraps help text
+    assert "python a.py \\ --b c" in out or "python a.py \\" in out
+    assert "--optimizer.optimizer {lamb,adamw,momentum}" in out or "(default: 'adamw')" in out
+    assert "(default: 2e-05)" in out and "(default: 'adamw')" in out  # the fine-tuning run's, not the class's
+    assert "(0: keep all)" in out
+
+
+@pytest.mark.parametrize("value", ["-1", "0"])
+def test_a_learning_rate_that_is_not_positive_is_a_clear_error(value):
+    from src.config import ClassifierConfig
+
+    with pytest.raises(ConfigError, match=f"learning_rate must be positive, got {float(value)}"):
+        parse_config(ClassifierConfig, ["--optimizer.adamw.learning_rate", value])

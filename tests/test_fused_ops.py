@@ -279,7 +279,7 @@ def test_embedding_dropout_mask_and_gradient(mode):
         np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
 
 
-def test_masks_follow_the_global_seed_and_change_every_call(mode):
+def test_masks_follow_the_global_seed_and_the_dropout_stream_and_change_every_call(mode):
     x = Tensor(np.ones((8, 64, 64), np.float32))
     mask_bias = Tensor(np.zeros((8, 1, 1, 64), np.float32))
 
@@ -290,11 +290,27 @@ def test_masks_follow_the_global_seed_and_change_every_call(mode):
         return [run(x, mask_bias).asnumpy() != 0 for _ in range(2)]
 
     ms.set_seed(11)
+    fused_ops.reset_dropout_rng()
     first, second = masks()
     ms.set_seed(11)
+    fused_ops.reset_dropout_rng()
     again, _ = masks()
+    ms.set_seed(12)
+    other, _ = masks()
+    assert (first != other).mean() > 0.4
     np.testing.assert_array_equal(first, again)
     assert (first != second).mean() > 0.4
+
+
+def test_plain_dropout_uses_its_mask_in_both_passes(mode):
+    cell = fused_ops.Dropout(0.5)
+    cell.set_train(True)
+    x, dy = np.full((64, 64), 3.0), np.ones((64, 64))
+    out, (dx,) = grads(cell, (x,), t(dy))
+    assert set(np.unique(out)) == {0.0, 6.0} and 0.4 < (out == 0).mean() < 0.6
+    np.testing.assert_array_equal(dx, (out != 0) * 2.0)
+    cell.set_train(False)
+    np.testing.assert_array_equal(cell(t(x)).asnumpy(), x)
 
 
 def test_eval_mode_and_zero_probability_have_no_dropout(mode):

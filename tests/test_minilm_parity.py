@@ -69,3 +69,18 @@ def test_convert_tool_refuses_mismatched_config(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "has shape (30522, 384)" in err and "(21128, 768)" in err
     assert list(tmp_path.iterdir()) == []
+
+
+def test_convert_tool_takes_a_runs_config_yaml_and_keeps_the_example_lines_in_help(tmp_path, capsys):
+    """A run's config.yaml (what run_*.py saves) names the model for --config; --help keeps the
+    example commands on their own lines."""
+    from src.config import ClassifierConfig, parse_config, save_yaml
+    from tools.convert_checkpoint import main as convert
+
+    run = parse_config(ClassifierConfig, ["--model", "minilm_l6"])
+    save_yaml(run, tmp_path / "config.yaml")
+    assert convert(["--input", str(fetch("minilm")), "--output", str(tmp_path / "model.ckpt"),
+                    "--config", str(tmp_path / "config.yaml")]) == 0
+    with pytest.raises(SystemExit):
+        convert(["--help"])
+    assert "bert_model.ckpt \\\n        --hf-config" in capsys.readouterr().out

@@ -283,3 +283,99 @@ def test_mpirun_ranks_take_their_files(tmp_path, vocab_file):
     single, out = run(tmp_path, vocab_file, inputs, "single")
     assert summary["rows"] == single["rows"]
     assert shard_contents(tmp_path / "mpi") == shard_contents(out)
+
+
+# --- the manifest, overwrite, interruption ---------------------------------------------------------
+def test_the_summary_is_a_manifest_the_reader_checks(tmp_path, vocab_file):
+    from src.data.dataset import DataMismatchError, pretraining_record_files
+
+    summary, out = run(tmp_path, vocab_file, [write_corpus(tmp_path / "a.txt", 1), write_corpus(tmp_path / "b.txt", 2)])
+    shards = summary["shards"]
+    assert all(s["bytes"] == (out / s["file"]).stat().st_size and s["db_bytes"] > 0 for s in shards)
+    assert pretraining_record_files(out) == sorted(out / s["file"] for s in shards)
+    missing, resized = out / shards[1]["file"], out / shards[2]["file"]
+    missing.rename(tmp_path / "aside.mindrecord")
+    with open(resized, "ab") as f:
+        f.write(b"\0")
+    with pytest.raises(DataMismatchError, match=rf"(?s){missing.name} is missing.*{resized.name} has .* bytes, the "
+                                                r"manifest says.*--overwrite true"):
+        pretraining_record_files(out)
+    (tmp_path / "aside.mindrecord").rename(missing)
+    resized.write_bytes(resized.read_bytes()[:-1])
+    extra = out / "pretrain-00009-0000.mindrecord"
+    extra.write_bytes(b"x")
+    with pytest.raises(DataMismatchError, match="pretrain-00009-0000.mindrecord is not in any manifest"):
+        pretraining_record_files(out)
+    extra.unlink()
+    (out / "pretrain-summary.json").unlink()
+    with pytest.raises(DataMismatchError, match=r"no manifest .*pass the files as a glob"):
+        pretraining_record_files(out)
+    assert len(pretraining_record_files(str(out / "*.mindrecord"))) == len(shards)  # a glob is read as given
+
+
+def test_a_rerun_needs_overwrite_and_then_replaces_everything(tmp_path, vocab_file):
+    first, out = run(tmp_path, vocab_file, [write_corpus(tmp_path / "a.txt", 1), write_corpus(tmp_path / "b.txt", 2)])
+    with pytest.raises(InputError, match=r"already holds .* --overwrite true"):
+        run(tmp_path, vocab_file, [write_corpus(tmp_path / "c.txt", 3)])
+    second, _ = run(tmp_path, vocab_file, [write_corpus(tmp_path / "c.txt", 3)], overwrite=True)
+    assert sorted(p.name for p in out.glob("*.mindrecord")) == sorted(s["file"] for s in second["shards"])
+    assert not any(s["file"].startswith("pretrain-00001") for s in second["shards"])  # b.txt's shards are gone
+
+
+def _children(pid: int) -> list[int]:
+    import psutil
+
+    return [p.pid for p in psutil.Process(pid).children(recursive=True)]
+
+
+def _alive(pid: int) -> bool:
+    import psutil
+
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+@pytest.mark.parametrize("how", ["SIGKILL", "SIGINT"])
+def test_an_interrupted_run_stops_its_workers_and_is_refused_then_redone(tmp_path, vocab_file, workers, how):
+    """kill -9 (or Ctrl-C) in the middle: no process is left, no shard appears afterwards, the
+    directory is refused for lack of a manifest; a rerun with --overwrite completes and is accepted."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from src.data.dataset import DataMismatchError, pretraining_record_files
+
+    root = Path(__file__).resolve().parent.parent
+    corpus = [write_corpus(tmp_path / f"{i}.txt", i, docs=600) for i in range(2)]
+    out = tmp_path / "out"
+    cmd = [sys.executable, str(root / "tools" / "create_pretraining_data.py"), "--input_file", *map(str, corpus),
+           "--output_dir", str(out), "--vocab_file", str(vocab_file), "--max_seq_length", "32",
+           "--max_predictions_per_seq", "5", "--dupe_factor", "2", "--chunk_chars", "2000", "--progress", "false",
+           "--num_workers", str(workers)]
+    process = subprocess.Popen(cmd, cwd=root, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while len(list(out.glob("*.mindrecord"))) < 2:
+        assert process.poll() is None and time.time() < deadline, process.communicate()
+        time.sleep(0.01)
+    children = _children(process.pid)
+    assert len(children) >= (workers if workers > 1 else 0)
+    process.send_signal(signal.SIGKILL if how == "SIGKILL" else signal.SIGINT)
+    _, stderr = process.communicate(timeout=60)
+    if how == "SIGINT":
+        assert process.returncode == 130 and "Traceback" not in stderr and "interrupted" in stderr, stderr
+    time.sleep(0.5)
+    assert not [pid for pid in children if _alive(pid)], "workers outlived the main process"
+    shards = sorted(out.glob("*.mindrecord"))
+    time.sleep(1.0)
+    assert sorted(out.glob("*.mindrecord")) == shards, "a shard was written after the main process was gone"
+    assert not list(out.glob("*summary.json"))
+    with pytest.raises(DataMismatchError, match="no manifest"):
+        pretraining_record_files(out)
+    redo = subprocess.run(cmd + ["--overwrite", "true"], cwd=root,
+                          capture_output=True, text=True, timeout=600)
+    assert redo.returncode == 0, redo.stderr[-2000:]
+    assert len(pretraining_record_files(out)) == len(json.loads((out / "pretrain-summary.json").read_text())["shards"])

@@ -155,13 +155,102 @@ def test_resume_continues_from_the_checkpoint(tmp_path, caplog):
               "--batch_size=2", "--do_eval=false", "--save_checkpoint_steps=2"]
     assert run_classifier.main([*common, "--train_steps=4"]) == 0
     checkpoints = sorted((tmp_path / "out" / "checkpoints").glob("*.ckpt"))
-    assert [p.name for p in checkpoints] == ["classifier-00000004.ckpt"]
+    assert [p.name for p in checkpoints] == ["classifier-00000002.ckpt", "classifier-00000004.ckpt"]
+    # more steps change the schedule: refused unless asked for
+    assert run_classifier.main([*common, "--train_steps=6"]) == 1
     caplog.clear()
     with caplog.at_level("INFO"):
-        assert run_classifier.main([*common, "--train_steps=6"]) == 0
+        assert run_classifier.main([*common, "--train_steps=6", "--allow_config_change=true"]) == 0
     assert any("resumed from" in r.message and "at step 4" in r.message for r in caplog.records)
     steps = [json.loads(line)["step"] for line in (tmp_path / "out" / "metrics.jsonl").read_text().splitlines()]
     assert steps == [1, 2, 3, 4, 5, 6]
+
+
+def test_a_second_run_on_the_same_directory_fails_at_once(tmp_path, capsys):
+    import os
+    import time
+
+    records = make_records("sst2", tmp_path / "records")
+    out = tmp_path / "out"
+    args = [*TINY, "--model.vocab_size=30522", f"--data_dir={records}", f"--output_dir={out}", "--batch_size=2",
+            "--do_eval=false"]
+    first = subprocess.Popen([sys.executable, str(ROOT / "run_classifier.py"), *args, "--train_steps=100000"],
+                             cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                             env=dict(os.environ, GLOG_v="3"))
+    try:
+        deadline = time.time() + 300
+        while not (out / "metrics.jsonl").exists():
+            assert first.poll() is None and time.time() < deadline, "the first run ended"
+            time.sleep(0.05)
+        start = time.time()
+        assert run_classifier.main([*args, "--train_steps=3", "--seed=7"]) == 1
+        assert time.time() - start < 30
+        err = capsys.readouterr().err
+        assert f"is in use by another run (pid {first.pid})" in err, err
+    finally:
+        first.kill()
+        first.wait()
+    assert json.loads((out / "metrics.jsonl").read_text().splitlines()[0])["step"] == 1
+    assert "seed: 7" not in (out / "config.yaml").read_text()
+
+
+def test_resume_with_another_learning_rate_is_refused_naming_it(tmp_path, capsys):
+    records = make_records("sst2", tmp_path / "records")
+    out = tmp_path / "out"
+    args = [*TINY, "--model.vocab_size=30522", f"--data_dir={records}", f"--output_dir={out}", "--batch_size=2",
+            "--do_eval=false", "--train_steps=2"]
+    assert run_classifier.main(args) == 0
+    saved = (out / "config.yaml").read_text()
+    capsys.readouterr()
+    assert run_classifier.main([*args, "--optimizer.adamw.learning_rate=2e-3"]) == 1
+    err = capsys.readouterr().err
+    assert "optimizer.adamw.learning_rate: 0.001 -> 0.002" in err and "--allow_config_change true" in err, err
+    assert (out / "config.yaml").read_text() == saved
+    # --resume false starts over: the earlier run's checkpoints and metrics go
+    assert run_classifier.main([*args, "--optimizer.adamw.learning_rate=2e-3", "--resume=false"]) == 0
+    assert "learning_rate: 0.002" in (out / "config.yaml").read_text()
+    assert [json.loads(line)["step"] for line in (out / "metrics.jsonl").read_text().splitlines()] == [1, 2]
+
+
+def test_truncated_eval_records_are_refused_before_the_first_step(tmp_path, capsys):
+    records = make_records("sst2", tmp_path / "records")
+    dev = records / "dev.mindrecord"
+    size = dev.stat().st_size
+    dev.write_bytes(dev.read_bytes()[: size // 2])
+    out = tmp_path / "out"
+    assert run_classifier.main([*TINY, "--model.vocab_size=30522", f"--data_dir={records}", f"--output_dir={out}",
+                                "--batch_size=2", "--train_steps=2"]) == 1
+    err = capsys.readouterr().err
+    assert f"dev.mindrecord has {size // 2:,} bytes, the manifest says {size:,}" in err, err
+    assert "tools/create_classifier_data.py" in err
+    assert not out.exists()
+
+
+def test_a_corrupt_newest_checkpoint_falls_back_and_ends_with_the_same_weights(tmp_path, caplog):
+    records = make_records("sst2", tmp_path / "records")
+    out = tmp_path / "out"
+    args = [*TINY, "--model.vocab_size=30522", "--model.hidden_dropout_prob=0", "--model.attention_probs_dropout_prob=0",
+            f"--data_dir={records}", f"--output_dir={out}", "--batch_size=2", "--do_eval=false", "--train_steps=6",
+            "--save_checkpoint_steps=2", "--keep_checkpoint_max=0"]
+    assert run_classifier.main(args) == 0
+    reference = {k: v.asnumpy() for k, v in ms.load_checkpoint(str(out / "best_model.ckpt")).items()}
+    newest = out / "checkpoints" / "classifier-00000006.ckpt"
+    data = bytearray(newest.read_bytes())
+    data[len(data) // 2: len(data) // 2 + 4096] = b"\x01" * 4096  # same size, content changed
+    newest.write_bytes(bytes(data))
+    caplog.clear()
+    with caplog.at_level("INFO"):
+        assert run_classifier.main(args) == 0
+    assert any("skipping checkpoint" in r.message and "classifier-00000006.ckpt" in r.message for r in caplog.records)
+    assert any("resumed from" in r.message and "at step 4" in r.message for r in caplog.records)
+    final = {k: v.asnumpy() for k, v in ms.load_checkpoint(str(out / "best_model.ckpt")).items()}
+    assert final.keys() == reference.keys()
+    for name in final:
+        np.testing.assert_allclose(final[name], reference[name], rtol=0, atol=1e-6, err_msg=name)
+    steps = [json.loads(line)["step"] for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert steps == [1, 2, 3, 4, 5, 6]
+    results = json.loads((out / "all_results.json").read_text())
+    assert results["train_steps"] == 6 and results["train_loss"] is not None
 
 
 def test_eval_only_from_a_fine_tuned_checkpoint_reproduces_its_scores(tmp_path):

@@ -117,9 +117,10 @@ def test_learns_the_tags_and_keeps_the_best(tmp_path):
 
 
 def _resume_args(records: Path, out: Path) -> list[str]:
-    # dropout off: the dropout random state is not part of a checkpoint
-    return [*TINY, "--model.vocab_size=21128", "--model.hidden_dropout_prob=0", "--model.attention_probs_dropout_prob=0",
-            f"--data_dir={records}", f"--output_dir={out}", "--batch_size=2", "--train_steps=40", "--eval_every=8",
+    # dropout on: its random state is part of a checkpoint
+    return [*TINY, "--model.vocab_size=21128", "--model.hidden_dropout_prob=0.1",
+            "--model.attention_probs_dropout_prob=0.1", f"--data_dir={records}", f"--output_dir={out}",
+            "--batch_size=2", "--train_steps=40", "--eval_every=8",
             "--save_checkpoint_steps=4", "--keep_checkpoint_max=20"]
 
 
@@ -154,7 +155,7 @@ def test_kill_and_resume_equals_an_uninterrupted_run(tmp_path, caplog):
         losses[run.name] = {r["step"]: r["loss"] for r in rows if r["event"] == "train"}
     assert sorted(losses["killed"]) == list(range(1, 41))
     for step in range(saved[-1] + 1, 41):
-        assert losses["killed"][step] == pytest.approx(losses["whole"][step], abs=1e-5), step
+        assert losses["killed"][step] == pytest.approx(losses["whole"][step], abs=1e-6), step
 
 
 def test_export_returns_decoded_tags(tmp_path):

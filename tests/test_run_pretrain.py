@@ -103,11 +103,13 @@ def test_pretrain_end_to_end(records, tmp_path):
 
 def test_resume_after_sigkill_continues_exactly(records, tmp_path):
     """A run killed with SIGKILL and restarted continues with the same optimizer state, step,
-    loss scale and data position: its losses equal an uninterrupted run's (dropout off)."""
+    loss scale, data position and dropout masks: its losses equal an uninterrupted run's, with
+    dropout 0.1."""
     # batch 16: an epoch is about 30 batches, so the run crosses an epoch (new shuffle order);
     # window 3: the loss scale changes during the run
     common = [*TINY, f"--data_dir={records['train']}", "--train_steps=40", "--save_checkpoint_steps=4",
-              "--keep_checkpoint_max=20", "--loss_scale.window=3", "--batch_size=16"]
+              "--keep_checkpoint_max=20", "--loss_scale.window=3", "--batch_size=16",
+              "--model.hidden_dropout_prob=0.1", "--model.attention_probs_dropout_prob=0.1"]
     reference = run_pretrain([*common, f"--output_dir={tmp_path / 'reference'}"])
     assert reference.returncode == 0, reference.stderr[-3000:]
 
@@ -132,7 +134,9 @@ def test_resume_after_sigkill_continues_exactly(records, tmp_path):
     assert len(epochs) >= 2, "the run should cross an epoch boundary"
     assert sorted(got) == sorted(expected) == list(range(1, 41))
     for step in range(saved[-1] + 1, 41):
-        assert abs(got[step] - expected[step]) <= 1e-5, (step, got[step], expected[step])
+        assert abs(got[step] - expected[step]) <= 1e-6, (step, got[step], expected[step])
+    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == list(range(1, 41))  # each step once after the resume
 
 
 def test_bad_input_fails_before_training(records, tmp_path):
@@ -150,6 +154,21 @@ def test_bad_input_fails_before_training(records, tmp_path):
     (checkpoints / "pretrain-00000001.ckpt").write_bytes(b"\x00not a checkpoint")
     corrupt = run_pretrain([*base, f"--data_dir={records['train']}"])
     assert corrupt.returncode == 1 and "cannot resume from" in corrupt.stderr
+    assert not (tmp_path / "out" / "metrics.jsonl").exists()
+
+
+def test_incomplete_records_and_a_missing_eval_dir_are_refused_before_training(records, tmp_path):
+    data = tmp_path / "data"
+    shutil.copytree(records["train"], data)
+    summary = json.loads((data / "pretrain-summary.json").read_text())
+    gone = data / summary["shards"][0]["file"]
+    gone.unlink()
+    base = [*TINY, f"--output_dir={tmp_path / 'out'}", "--train_steps=2"]
+    missing = run_pretrain([*base, f"--data_dir={data}"])
+    assert missing.returncode == 1 and f"{gone.name} is missing" in missing.stderr, missing.stderr[-2000:]
+    assert "--overwrite true" in missing.stderr
+    no_eval = run_pretrain([*base, f"--data_dir={records['train']}", f"--eval_data_dir={tmp_path / 'nowhere'}"])
+    assert no_eval.returncode == 1 and "nowhere does not exist" in no_eval.stderr, no_eval.stderr[-2000:]
     assert not (tmp_path / "out" / "metrics.jsonl").exists()
 
 

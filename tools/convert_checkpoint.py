@@ -3,14 +3,15 @@
 HuggingFace (safetensors or pytorch_model.bin) or Google TF1 -> MindSpore::
 
     python tools/convert_checkpoint.py --input HF_DIR --output out/model.ckpt
-    python tools/convert_checkpoint.py --input uncased_L-12_H-768_A-12/bert_model.ckpt \
+    python tools/convert_checkpoint.py --input uncased_L-12_H-768_A-12/bert_model.ckpt \\
         --hf-config uncased_L-12_H-768_A-12/bert_config.json --output out/model.ckpt
 
 MindSpore -> HuggingFace (writes model.safetensors and config.json into a directory)::
 
     python tools/convert_checkpoint.py --to huggingface --input out/model.ckpt --output hf_dir
 
-The model config comes from ``--config`` (a YAML in configs/ or a path), else from the HF
+The model config comes from ``--config`` (a YAML in configs/ or a path, or a run's config.yaml),
+else from the HF
 ``config.json`` / Google ``bert_config.json`` next to the input (or ``--hf-config``), else from the
 ``.yaml`` written beside a converted .ckpt. The checkpoint is checked against a
 BertForPreTraining built from that config: every source key is reported as used or unused, every
@@ -38,7 +39,10 @@ def find_config(args: argparse.Namespace) -> BertConfig:
     """The model config for the conversion, from the first source that exists."""
     if args.config:
         path = resolve_config_path(args.config)
-        return from_dict(BertConfig, load_yaml(path), source=str(path))
+        data = load_yaml(path)
+        if isinstance(data.get("model"), dict):  # a run's config.yaml (run_*.py): its model section
+            return from_dict(BertConfig, data["model"], source=f"{path} (model)")
+        return from_dict(BertConfig, data, source=str(path))
     source = Path(args.input)
     folder = source if source.is_dir() else source.parent
     candidates = [Path(args.hf_config)] if args.hf_config else [folder / "config.json", folder / "bert_config.json"]

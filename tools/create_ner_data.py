@@ -8,10 +8,10 @@ sentences and invalid tag sequences), all at once: after an error nothing is lef
     # CoNLL-style 'token TAG' files: DATA_DIR/train.txt, dev.txt, test.txt (any scheme, to IOB2)
     python tools/create_ner_data.py --task conll --data_dir my_ner --vocab_file vocab.txt --output_dir data/ner
     # CoNLL-2003 ('token POS chunk TAG', IOB1) as IOBES
-    python tools/create_ner_data.py --task conll --data_dir conll2003 --tag_column 3 --source_scheme IOB1 \
+    python tools/create_ner_data.py --task conll --data_dir conll2003 --tag_column 3 --source_scheme IOB1 \\
         --scheme IOBES --vocab_file vocab.txt --output_dir data/conll03
     # CLUENER2020 (train.json, dev.json, test.json)
-    python tools/create_ner_data.py --task cluener --data_dir cluener_public --vocab_file vocab_zh.txt \
+    python tools/create_ner_data.py --task cluener --data_dir cluener_public --vocab_file vocab_zh.txt \\
         --output_dir data/cluener
     # built in, fetched with tools/fetch_data.py: MSRA (BMES, to IOB2), People's Daily 1998-01
     python tools/create_ner_data.py --task msra --vocab_file vocab_zh.txt --output_dir data/msra

@@ -2,18 +2,20 @@
 
 Input: one sentence per line, a blank line between documents (``tools/wiki_to_text.py`` writes
 this from a Wikipedia dump or raw text). Output: shards ``PREFIX-FFFFF-CCCC.mindrecord`` (or
-``.tfrecord`` plus ``PREFIX-schema.json``) and ``PREFIX-summary.json`` in ``--output_dir``::
+``.tfrecord`` plus ``PREFIX-schema.json``) and, written last, the manifest ``PREFIX-summary.json``
+in ``--output_dir`` (run_pretrain.py reads the shards it lists, and refuses a directory without
+it). A directory with earlier records is replaced only with ``--overwrite true``::
 
-    python tools/create_pretraining_data.py --input_file corpus/ --output_dir data/pretrain \
-        --vocab_file vocab.txt --max_seq_length 128 --max_predictions_per_seq 20 --dupe_factor 5 \
+    python tools/create_pretraining_data.py --input_file corpus/ --output_dir data/pretrain \\
+        --vocab_file vocab.txt --max_seq_length 128 --max_predictions_per_seq 20 --dupe_factor 5 \\
         --num_workers 2
 
     # Chinese with whole-word masking (jieba finds the words)
-    python tools/create_pretraining_data.py --input_file zh.txt --output_dir data/zh --vocab_file vocab_zh.txt \
+    python tools/create_pretraining_data.py --input_file zh.txt --output_dir data/zh --vocab_file vocab_zh.txt \\
         --do_whole_word_mask true --word_segmenter jieba
 
     # continued pretraining on domain text, one text per line, packed, no NSP
-    python tools/create_pretraining_data.py --input_file domain.txt --output_dir data/domain \
+    python tools/create_pretraining_data.py --input_file domain.txt --output_dir data/domain \\
         --vocab_file vocab.txt --mode line_by_line --pack_lines true
 
     # several machines: each MPI rank takes input_file[rank::size]
@@ -56,6 +58,10 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, InputError, OSError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        print("interrupted: no summary was written, so the records are incomplete and run_pretrain.py refuses "
+              "them; rerun with --overwrite true", file=sys.stderr)
+        return 130
     if summary:  # rank 0
         print(format_summary(summary))
         print(f"summary: {Path(config.output_dir) / (config.output_prefix + '-summary.json')}")

@@ -8,14 +8,17 @@ Each input file becomes one standalone MindRecord file in --output-dir with the 
 (``x.tfrecord`` -> ``x.mindrecord`` and its ``x.mindrecord.db`` index): int64 features become int32
 (a value that does not fit is an error), float features float32. Files are converted in parallel
 by a process pool; each output appears atomically when complete, so an interrupted run leaves no
-partial output (only hidden ``.x.mindrecord.tmp-*`` directories if killed with SIGKILL). Reading
-needs no TensorFlow. Prints a summary: files, rows, time.
+partial output (only hidden ``.x.mindrecord.tmp-*`` directories if killed with SIGKILL). The last
+file written is the manifest ``converted-summary.json`` (every file with its rows and sizes), so
+that run_pretrain.py can read the directory (see ``pretraining_record_files``). Reading needs no
+TensorFlow. Prints a summary: files, rows, time.
 """
 
 from __future__ import annotations
 
 import argparse
 import concurrent.futures as futures
+import json
 import logging
 import multiprocessing
 import os
@@ -31,7 +34,8 @@ _REPO_ROOT = str(pathlib.Path(__file__).resolve().parents[1])
 if _REPO_ROOT not in sys.path:
     sys.path.insert(0, _REPO_ROOT)
 
-from src.data.dataset import find_record_files  # noqa: E402
+from src.data.dataset import file_entry, find_record_files  # noqa: E402
+from src.data.output import stop_pool, worker_dies_with_parent  # noqa: E402
 from src.data.records import (  # noqa: E402
     Column,
     RecordWriter,
@@ -47,6 +51,8 @@ _PROGRESS: Optional["multiprocessing.Queue"] = None  # rows written, reported by
 _TF_SUFFIX = re.compile(r"\.(tfrecords?|tf_record)(?=$|-)")
 
 
+MANIFEST = "converted-summary.json"
+
 def output_name(path: pathlib.Path) -> str:
     """``x.tfrecord`` -> ``x.mindrecord``; ``x.tfrecord-00001-of-00004`` -> ``x-00001-of-00004.mindrecord``."""
     name = path.name
@@ -56,8 +62,9 @@ def output_name(path: pathlib.Path) -> str:
     return name + ".mindrecord"
 
 
-def _init_worker(progress: Optional["multiprocessing.Queue"]) -> None:
+def _init_worker(progress: Optional["multiprocessing.Queue"], parent: int) -> None:
     global _PROGRESS
+    worker_dies_with_parent(parent)
     _PROGRESS = progress
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
 
@@ -103,6 +110,9 @@ def convert(files: List[pathlib.Path], output_dir: pathlib.Path, *, num_workers:
         raise FileExistsError(f"output exists: {', '.join(existing[:3])}{' ...' if len(existing) > 3 else ''} "
                               f"(pass --overwrite)")
     output_dir.mkdir(parents=True, exist_ok=True)
+    manifest = output_dir / MANIFEST
+    manifest.unlink(missing_ok=True)  # written again last, when every file is complete
+    written: dict = {}
     total = sum(count_records(f) for f in files)
     bar = tqdm(total=total, unit="rows", disable=not progress, desc="converting")
     jobs = [(str(f), str(t), batch_size) for f, t in zip(files, targets)]
@@ -111,6 +121,7 @@ def convert(files: List[pathlib.Path], output_dir: pathlib.Path, *, num_workers:
         if num_workers <= 1 or len(files) == 1:
             for job in jobs:
                 _, dst, n, seconds = convert_file(*job)
+                written[dst] = n
                 rows += n
                 bar.update(n)
                 logger.info("%s: %d rows in %.1f s", dst, n, seconds)
@@ -118,7 +129,7 @@ def convert(files: List[pathlib.Path], output_dir: pathlib.Path, *, num_workers:
             ctx = multiprocessing.get_context("spawn")  # MindSpore's dataset threads do not survive fork
             progress_queue = ctx.Queue()
             with futures.ProcessPoolExecutor(min(num_workers, len(jobs)), mp_context=ctx,
-                                             initializer=_init_worker, initargs=(progress_queue,)) as pool:
+                                             initializer=_init_worker, initargs=(progress_queue, os.getpid())) as pool:
                 pending = {pool.submit(convert_file, *job) for job in jobs}
                 try:
                     while pending:
@@ -126,17 +137,22 @@ def convert(files: List[pathlib.Path], output_dir: pathlib.Path, *, num_workers:
                         _drain(progress_queue, bar)
                         for fut in done:
                             _, dst, n, seconds = fut.result()
+                            written[dst] = n
                             rows += n
                             logger.info("%s: %d rows in %.1f s", dst, n, seconds)
-                except BaseException:
-                    for fut in pending:
-                        fut.cancel()
+                except BaseException:  # Ctrl-C or an error: stop the workers now, not after their files
+                    stop_pool(pool, pending)
                     raise
             _drain(progress_queue, bar)
             bar.n = rows
             bar.refresh()
     finally:
         bar.close()
+    shards = [{**file_entry(pathlib.Path(dst)), "rows": n, "source": str(src)}
+              for src, dst in zip(files, map(str, targets)) for n in [written[dst]]]
+    tmp = manifest.with_name(f".{manifest.name}.tmp")
+    tmp.write_text(json.dumps({"shards": shards, "rows": rows}, indent=2) + "\n", encoding="utf-8")
+    os.replace(tmp, manifest)
     return len(jobs), rows
 
 
@@ -168,6 +184,10 @@ def main(argv: list[str] | None = None) -> int:
     except (OSError, ValueError, KeyError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        print(f"interrupted: the files converted so far are complete, but {MANIFEST} was not written; rerun with "
+              "--overwrite", file=sys.stderr)
+        return 130
     seconds = time.perf_counter() - start
     print(f"converted {n_files} file(s), {rows} rows in {seconds:.1f} s ({rows / max(seconds, 1e-9):.0f} rows/s) "
           f"-> {args.output_dir}")

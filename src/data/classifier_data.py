@@ -80,6 +80,7 @@ from typing import Any, Counter, Dict, Iterator, List, Mapping, Optional, Sequen
 
 import numpy as np
 
+from src.data.dataset import file_entry
 from src.data.output import atomic_directory, check_output_dir, sha256_file
 from src.data.records import FORMATS, Column, RecordWriter, finetune_columns
 
@@ -748,11 +749,7 @@ class GenericProcessor(Processor):
     def _labels_from_train(self) -> List[str]:
         if "train" not in self.split_files:
             raise ClassifierDataError("give the label list: there is no train split to take it from")
-        try:
-            found = sorted({ex.label for ex in self.examples("train") if ex.label is not None})
-        except ClassifierDataError as err:
-            raise ClassifierDataError(f"{err} (reading the labels from the train split; or give the label list)") \
-                from None
+        found = sorted({ex.label for ex in self.examples("train") if ex.label is not None})
         (path,) = self.split_paths("train")
         if not found:
             raise ClassifierDataError(f"{path} has no labels to take the label list from")
@@ -799,13 +796,13 @@ class GenericProcessor(Processor):
             where = f"{path}:{number}"
             if len(row) != width:
                 raise ClassifierDataError(f"{where}: {len(row)} columns, expected {width} (as on line {first_line})")
-            yield Example(
+            yield self._checked(Example(
                 guid=row[guid] if guid is not None else f"{split}-{number}",
                 text_a=row[text_a],
                 text_b=row[text_b] if text_b is not None else None,
                 label=row[label] if label is not None else None,
                 source=where,
-            )
+            ), split)
 
     def _read_json(self, split: str, path: Path) -> Iterator[Example]:
         key_a, key_b, key_label = self.columns["text_a"], self.columns["text_b"], self.columns["label"]
@@ -818,13 +815,24 @@ class GenericProcessor(Processor):
                 labelled = has_label or split != "test"
             if labelled and not has_label:
                 raise ClassifierDataError(f"{where}: no {key_label!r} field (fields: {', '.join(map(str, obj))})")
-            yield Example(
+            yield self._checked(Example(
                 guid=_json_scalar(obj, str(key_id), where) if key_id is not None else f"{split}-{number}",
                 text_a=_json_text(obj, str(key_a), where),
                 text_b=_json_text(obj, str(key_b), where) if key_b is not None else None,
                 label=_json_scalar(obj, str(key_label), where) if labelled else None,
                 source=where,
-            )
+            ), split)
+
+    def _checked(self, example: Example, split: str) -> Example:
+        """An empty text, or an empty label in a labelled split, is an error naming the line (an empty
+        label would otherwise become a class of its own)."""
+        for role, text in (("text_a", example.text_a), ("text_b", example.text_b)):
+            if text is not None and not str(text).strip():
+                raise ClassifierDataError(f"{example.source}: the {role} column {self.columns[role]!r} is empty")
+        if example.label is not None and not str(example.label).strip() and split != "test":
+            raise ClassifierDataError(f"{example.source}: the label column {self.columns['label']!r} is empty "
+                                      "(every example of a labelled split needs a label)")
+        return example
 
 
 def _check_label_list(labels: Sequence[str], what: str) -> None:
@@ -1013,7 +1021,7 @@ def _write_split(processor: Processor, split: str, tokenizer: Any, max_seq_lengt
             bar.close()
 
     info: Dict[str, Any] = {
-        "file": record_name,
+        **file_entry(out_dir / record_name),  # file, bytes (and db_bytes): checked by the runners
         "ids_file": f"{split}_ids.txt",
         "source": [p.name for p in paths] if len(paths) > 1 else paths[0].name,
         "examples": len(examples),

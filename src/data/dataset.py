@@ -10,6 +10,7 @@ Data-parallel sharding is by rank: pass ``rank=get_rank(), group_size=get_group_
 from __future__ import annotations
 
 import glob
+import json
 import logging
 import os
 from pathlib import Path
@@ -101,6 +102,78 @@ def _resolve(path: Path) -> List[Path]:
     if not path.suffix or text.endswith(("/", "\\")):
         raise FileNotFoundError(f"data directory {path} does not exist")
     raise FileNotFoundError(f"record file {path} does not exist")
+
+
+# --------------------------------------------------------------------------------------
+# Manifests: what a data tool wrote, committed after its last file
+# --------------------------------------------------------------------------------------
+def file_entry(path: Path) -> dict:
+    """The manifest entry of one record file: name, bytes and, for MindRecord, its index's bytes."""
+    entry = {"file": path.name, "bytes": path.stat().st_size}
+    if record_format(path) == "mindrecord":
+        entry["db_bytes"] = Path(f"{path}.db").stat().st_size
+    return entry
+
+
+def manifest_problems(directory: Path, entries: Sequence[dict]) -> list[str]:
+    """What is wrong with the files of ``entries`` (see :func:`file_entry`) in ``directory``: missing
+    files or indexes, sizes that differ from the manifest. Entries without sizes (manifests of earlier
+    versions) are checked for presence only."""
+    problems = []
+    for entry in entries:
+        path = directory / entry["file"]
+        if not path.is_file():
+            problems.append(f"{entry['file']} is missing")
+            continue
+        if "bytes" in entry and path.stat().st_size != entry["bytes"]:
+            problems.append(f"{entry['file']} has {path.stat().st_size:,} bytes, the manifest says {entry['bytes']:,}")
+        if record_format(path) == "mindrecord":
+            db = Path(f"{path}.db")
+            if not db.is_file():
+                problems.append(f"{db.name} (the index of {entry['file']}) is missing")
+            elif "db_bytes" in entry and db.stat().st_size != entry["db_bytes"]:
+                problems.append(f"{db.name} has {db.stat().st_size:,} bytes, the manifest says {entry['db_bytes']:,}")
+    return problems
+
+
+def pretraining_record_files(data_dir_or_files: FilesArg) -> List[Path]:
+    """The pretraining records a run reads, checked against their manifest.
+
+    A directory is read through the ``*-summary.json`` manifests that tools/create_pretraining_data.py
+    writes after its last shard: every listed shard must be there with its size, and no other record
+    file may be. A glob, a file or a list is read as given (records from elsewhere, e.g. Google's).
+
+    Raises:
+        DataMismatchError: no manifest, or shards missing, extra or of another size (all named).
+        FileNotFoundError, ValueError: see :func:`find_record_files`.
+    """
+    if not (isinstance(data_dir_or_files, (str, Path)) and Path(data_dir_or_files).is_dir()):
+        return find_record_files(data_dir_or_files)
+    directory = Path(data_dir_or_files)
+    present = find_record_files(directory)
+    rerun = (f"rerun tools/create_pretraining_data.py --output_dir {directory} --overwrite true, or pass the "
+             f"files as a glob (e.g. --data_dir '{directory}/*{present[0].suffix}') to read them as they are")
+    summaries = sorted(p for p in directory.glob("*-summary.json") if not p.name.startswith("."))
+    if not summaries:
+        raise DataMismatchError(f"{directory} has {len(present)} record file(s) but no manifest (PREFIX-summary.json, "
+                                "written by tools/create_pretraining_data.py after its last shard): the data may "
+                                f"be incomplete; {rerun}")
+    listed: List[Path] = []
+    problems = []
+    for summary in summaries:
+        try:
+            shards = json.loads(summary.read_text(encoding="utf-8"))["shards"]
+        except (OSError, ValueError, KeyError) as err:
+            raise DataMismatchError(f"manifest {summary} is not readable ({err}); {rerun}") from None
+        problems += [f"{summary.name}: {p}" for p in manifest_problems(directory, shards)]
+        listed += [directory / s["file"] for s in shards]
+    extra = sorted(set(present) - set(listed))
+    problems += [f"{p.name} is not in any manifest" for p in extra]
+    if problems:
+        shown = problems[:10] + [f"... and {len(problems) - 10} more"] * (len(problems) > 10)
+        raise DataMismatchError(f"the records in {directory} do not match their manifest:\n  " + "\n  ".join(shown)
+                                + f"\nthe data tool was interrupted or another one wrote here; {rerun}")
+    return sorted(listed)
 
 
 # --------------------------------------------------------------------------------------
@@ -341,6 +414,7 @@ def create_finetune_dataset(files: FilesArg, batch_size: int, seq_length: int, *
 
 
 __all__ = [
-    "DataMismatchError", "check_columns", "check_token_ids", "create_finetune_dataset",
+    "DataMismatchError", "check_columns", "check_token_ids", "create_finetune_dataset", "file_entry",
+    "manifest_problems", "pretraining_record_files",
     "create_pretraining_dataset", "find_record_files", "validate_pretraining_files",
 ]

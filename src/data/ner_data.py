@@ -45,6 +45,7 @@ import numpy as np
 
 from src import tagging
 from src.ner_metrics import CLUENER_TYPES
+from src.data.dataset import file_entry
 from src.data.output import atomic_directory, check_output_dir, sha256_file
 from src.data.records import FORMATS, Column, RecordWriter, finetune_columns
 
@@ -577,7 +578,7 @@ def _write_split(split: str, sentences: List[Sentence], tags: List[Optional[List
             bar.close()
     has_labels = sentences[0].tags is not None
     info: Dict[str, Any] = {
-        "file": record_name,
+        **file_entry(out / record_name),  # file, bytes (and db_bytes): checked by the runners
         "sentences_file": sentences_name,
         "source": sentences[0].path.name,
         "examples": rows,

@@ -1,6 +1,7 @@
-"""All-or-nothing output directories for the data tools: everything is written into a temporary
-directory beside the target, which is renamed into place at the end (an existing target written
-by the same tool is replaced only with ``overwrite``). After an error nothing new is left.
+"""All-or-nothing output for the data tools: everything is written into a temporary directory
+beside the target, which is renamed into place at the end (an existing target written by the same
+tool is replaced only with ``overwrite``). After an error nothing new is left. Worker processes of
+the tools die with their main process (:func:`worker_dies_with_parent`).
 """
 from __future__ import annotations
 
@@ -77,4 +78,29 @@ def atomic_directory(output_dir: PathLike) -> Iterator[Path]:
         raise
 
 
-__all__ = ["atomic_directory", "check_output_dir", "sha256_file"]
+def worker_dies_with_parent(parent: int) -> None:
+    """For a tool's worker process: Linux sends it SIGKILL when its parent dies (even by SIGKILL),
+    so no file is written after the main process is gone; it exits at once if the parent is already
+    gone; Ctrl-C is ignored (the main process handles it and stops the workers)."""
+    import ctypes
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # not Linux: the main process still stops its pool when it exits
+        pass
+    if os.getppid() != parent:
+        os._exit(1)
+
+
+def stop_pool(pool, pending) -> None:
+    """After Ctrl-C or an error in a tool's main process: cancel the queued work and kill the
+    workers of ``pool`` (a ``ProcessPoolExecutor``) now, rather than after their current task."""
+    for future in pending:
+        future.cancel()
+    for process in list((getattr(pool, "_processes", None) or {}).values()):
+        process.kill()
+
+
+__all__ = ["atomic_directory", "check_output_dir", "sha256_file", "stop_pool", "worker_dies_with_parent"]

@@ -13,7 +13,12 @@ document boundaries. Each chunk is tokenized (Rust WordPiece, batched), turned i
   at the default size), and the shuffle is within a chunk; the loader shuffles across shards.
 
 Every shard is written under a temporary name and renamed when complete. The run ends by writing
-``PREFIX-summary.json`` (parameters, vocab checksum, shards with row counts, statistics).
+``PREFIX-summary.json`` (parameters, vocab checksum, shards with rows and sizes, statistics): the
+manifest, committed last, without which run_pretrain.py refuses the directory
+(:func:`src.data.dataset.pretraining_record_files`). An output directory that already holds
+records is refused unless ``overwrite``, which removes the earlier run's summary first, then its
+files. Worker processes die with the main process (even after SIGKILL) and ignore Ctrl-C, which
+the main process handles.
 """
 from __future__ import annotations
 
@@ -33,6 +38,8 @@ from typing import Iterator, Optional, Sequence
 import numpy as np
 
 from ..config import PretrainingDataConfig
+from .dataset import file_entry
+from .output import stop_pool, worker_dies_with_parent
 from .pretraining import (GenerationStats, MaskingParams, Spans, TokenizedChunk, build_records, line_spans,
                          nsp_spans)
 
@@ -243,8 +250,9 @@ def _write_result(processor: ChunkProcessor, task: ChunkTask, records: dict, sta
 _PROCESSOR: Optional[ChunkProcessor] = None
 
 
-def _init_worker(config: PretrainingDataConfig) -> None:
+def _init_worker(config: PretrainingDataConfig, parent: int) -> None:
     global _PROCESSOR
+    worker_dies_with_parent(parent)
     os.environ["TOKENIZERS_PARALLELISM"] = "false"  # one core per worker process
     _PROCESSOR = ChunkProcessor(config)
 
@@ -325,7 +333,10 @@ def create_pretraining_data(config: PretrainingDataConfig) -> dict:
         if token not in vocab:
             raise InputError(f"vocab file {config.vocab_file} has no {token} token")
     files = [(i, f) for i, f in enumerate(all_files) if i % world == rank]
-    Path(config.output_dir).mkdir(parents=True, exist_ok=True)
+    if rank == 0:
+        prepare_output_dir(Path(config.output_dir), config.overwrite)
+    if comm is not None:
+        comm.Barrier()
     ext = config.output_format
     total_bytes = sum(f.stat().st_size for _, f in files)
 
@@ -351,25 +362,29 @@ def create_pretraining_data(config: PretrainingDataConfig) -> dict:
         else:
             ctx = multiprocessing.get_context("spawn")
             with cf.ProcessPoolExecutor(config.num_workers, mp_context=ctx, initializer=_init_worker,
-                                        initargs=(config,)) as pool:
+                                        initargs=(config, os.getpid())) as pool:
                 pending: set[cf.Future] = set()
-                for task in _tasks(config, files, ext):
-                    while len(pending) > config.num_workers:  # bounded: memory does not grow with the corpus
-                        done, pending = cf.wait(pending, return_when=cf.FIRST_COMPLETED)
-                        for future in done:
-                            results.append(future.result())
-                            bar.update(results[-1].nbytes)
-                    pending.add(pool.submit(_run_task, task))
-                for future in cf.as_completed(pending):
-                    results.append(future.result())
-                    bar.update(results[-1].nbytes)
+                try:
+                    for task in _tasks(config, files, ext):
+                        while len(pending) > config.num_workers:  # bounded: memory does not grow with the corpus
+                            done, pending = cf.wait(pending, return_when=cf.FIRST_COMPLETED)
+                            for future in done:
+                                results.append(future.result())
+                                bar.update(results[-1].nbytes)
+                        pending.add(pool.submit(_run_task, task))
+                    for future in cf.as_completed(pending):
+                        results.append(future.result())
+                        bar.update(results[-1].nbytes)
+                except BaseException:  # Ctrl-C or an error: stop the workers now, not after their chunks
+                    stop_pool(pool, pending)
+                    raise
     finally:
         bar.close()
 
     stats = GenerationStats()
     for result in results:
         stats.merge(result.stats)
-    shards = sorted((Path(r.output).name, r.rows, rank) for r in results if r.rows)
+    shards = sorted((Path(r.output).name, r.rows, rank, file_entry(Path(r.output))) for r in results if r.rows)
     if comm is not None:
         gathered = comm.gather((stats, shards), root=0)
         if rank != 0:
@@ -388,8 +403,8 @@ def create_pretraining_data(config: PretrainingDataConfig) -> dict:
         "vocab_size": len(vocab),
         "vocab_sha256": file_sha256(config.vocab_file),
         "input_files": [str(f) for f in all_files],
-        "shards": [{"file": name, "rows": rows, "rank": r} for name, rows, r in shards],
-        "rows": sum(rows for _, rows, _ in shards),
+        "shards": [{**entry, "rows": rows, "rank": r} for _, rows, r, entry in shards],
+        "rows": sum(rows for _, rows, _, _ in shards),
         "stats": stats.as_dict(),
         "seconds": round(elapsed, 2),
         "ranks": world,
@@ -401,6 +416,33 @@ def create_pretraining_data(config: PretrainingDataConfig) -> dict:
                               pretraining_columns(config.max_seq_length, config.max_predictions_per_seq),
                               summary["rows"])
     return summary
+
+
+def prepare_output_dir(output_dir: Path, overwrite: bool) -> None:
+    """Create ``output_dir``; if it holds records or manifests of an earlier run, refuse unless
+    ``overwrite``, and then remove them: the summaries first (a directory without its manifest is
+    refused by the readers, so an interruption here leaves nothing that looks complete)."""
+    output_dir.mkdir(parents=True, exist_ok=True)
+    summaries = sorted(output_dir.glob("*-summary.json"))
+    records = sorted(p for pattern in ("*.mindrecord", "*.mindrecord.db", "*.tfrecord", "*.tfrecords",
+                                       "*-schema.json") for p in output_dir.glob(pattern))
+    temps = sorted(p for p in output_dir.iterdir() if p.name.startswith(".") and ".tmp" in p.name)
+    if not (summaries or records or temps):
+        return
+    if not overwrite:
+        raise InputError(f"output_dir {output_dir} already holds {len(records)} record file(s) and "
+                         f"{len(summaries)} summary file(s) of an earlier run: pass --overwrite true to replace "
+                         "them, or give another --output_dir")
+    logger.info("overwrite: removing %d summary and %d record files of the earlier run in %s", len(summaries),
+                len(records), output_dir)
+    for path in summaries + records:
+        path.unlink(missing_ok=True)
+    for path in temps:
+        if path.is_dir():
+            import shutil
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
 
 
 def _write_json(path: Path, data: dict) -> None:
