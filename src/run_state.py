@@ -173,7 +173,7 @@ def run_totals(records: Iterable[Mapping[str, Any]]) -> dict[str, Optional[float
     window's optimizer steps, samples/s as all samples over all seconds."""
     steps = loss = samples = seconds = 0.0
     for record in records:
-        if record.get("event") != "train":
+        if record.get("event") != "train" or "steps" not in record:  # (records of earlier versions lack it)
             continue
         steps += record["steps"]
         loss += record["loss"] * record["steps"]
