@@ -30,6 +30,7 @@ import logging
 import multiprocessing
 import os
 import random
+import shutil
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -430,8 +431,8 @@ def prepare_output_dir(output_dir: Path, overwrite: bool) -> None:
     if not (summaries or records or temps):
         return
     if not overwrite:
-        raise InputError(f"output_dir {output_dir} already holds {len(records)} record file(s) and "
-                         f"{len(summaries)} summary file(s) of an earlier run: pass --overwrite true to replace "
+        raise InputError(f"output_dir {output_dir} already holds {len(records)} record, {len(summaries)} summary and "
+                         f"{len(temps)} temporary file(s) of an earlier run: pass --overwrite true to replace "
                          "them, or give another --output_dir")
     logger.info("overwrite: removing %d summary and %d record files of the earlier run in %s", len(summaries),
                 len(records), output_dir)
@@ -439,7 +440,6 @@ def prepare_output_dir(output_dir: Path, overwrite: bool) -> None:
         path.unlink(missing_ok=True)
     for path in temps:
         if path.is_dir():
-            import shutil
             shutil.rmtree(path, ignore_errors=True)
         else:
             path.unlink(missing_ok=True)
