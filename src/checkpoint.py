@@ -40,7 +40,7 @@ _OPTIMIZER_SUFFIXES = ("/adam_m", "/adam_v", "/lamb_m", "/lamb_v", "/Momentum")
 _TRAINING_STATE = ("global_step", "bad_steps", "good_steps", "loss_scale", "current_loss_scale", "learning_rate")
 # prefixes of optimizer and train-step state in MindSpore training checkpoints (this zoo's and the zoo's)
 _TRAINING_PREFIXES = ("moment1.", "moment2.", "adam_m.", "adam_v.", "lamb_m.", "lamb_v.", "accu_grads.", "moments.",
-                      "loss_scale.", "train_step.", "meta.")
+                      "loss_scale.", "train_step.", "meta.", "dropout_rng.")
 
 
 class CheckpointError(ValueError):

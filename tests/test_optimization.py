@@ -490,8 +490,15 @@ def test_lamb_errors(kwargs, message):
         Lamb(make_params({"a.weight": np.ones(2, np.float32)}), **args)
 
 
+def _unchecked(section, **values):
+    """A schedule section with values its own validation refuses: build_optimizer checks them again."""
+    for key, value in values.items():
+        setattr(section, key, value)
+    return section
+
+
 @pytest.mark.parametrize("config, total_steps, message", [
-    (OptimizerConfig(optimizer="lamb", lamb=LambConfig(learning_rate=-3e-4)), 10,
+    (OptimizerConfig(optimizer="lamb", lamb=_unchecked(LambConfig(), learning_rate=-3e-4)), 10,
      r"lamb schedule: learning_rate .*-0\.0003"),
     (OptimizerConfig(optimizer="lamb", lamb=LambConfig(beta1=1.5)), 10, r"lamb\.beta1 .*1\.5"),
     (OptimizerConfig(optimizer="adamw", adamw=AdamWeightDecayConfig(beta2=1.0)), 10, r"adamw\.beta2 .*1\.0"),
@@ -499,7 +506,7 @@ def test_lamb_errors(kwargs, message):
      r"adamw\.weight_decay .*-1\.0"),
     (OptimizerConfig(optimizer="momentum", momentum=MomentumConfig(momentum=-0.9)), 10, r"momentum .*-0\.9"),
     (OptimizerConfig(optimizer="lamb", lamb=LambConfig(decay_steps=0)), 0, r"total_steps .*got 0"),
-    (OptimizerConfig(optimizer="lamb", lamb=LambConfig(warmup_steps=-1)), 10, r"warmup_steps .*-1"),
+    (OptimizerConfig(optimizer="lamb", lamb=_unchecked(LambConfig(), warmup_steps=-1)), 10, r"warmup_steps .*-1"),
 ])
 def test_build_optimizer_errors(config, total_steps, message):
     with pytest.raises(ValueError, match=message):

@@ -352,7 +352,7 @@ def test_an_interrupted_run_stops_its_workers_and_is_refused_then_redone(tmp_pat
     root = Path(__file__).resolve().parent.parent
     corpus = [write_corpus(tmp_path / f"{i}.txt", i, docs=600) for i in range(2)]
     out = tmp_path / "out"
-    cmd = [sys.executable, str(root / "tools" / "create_pretraining_data.py"), "--input_file", *map(str, corpus),
+    cmd = [sys.executable, str(root / "tools" / "create_pretraining_data.py"), "--input_file", ",".join(map(str, corpus)),
            "--output_dir", str(out), "--vocab_file", str(vocab_file), "--max_seq_length", "32",
            "--max_predictions_per_seq", "5", "--dupe_factor", "2", "--chunk_chars", "2000", "--progress", "false",
            "--num_workers", str(workers)]

@@ -448,8 +448,12 @@ def test_tfrecord_to_mindrecord(tmp_path, capsys):
     out = tmp_path / "mr"
     assert tool.main([str(src), "--output-dir", str(out), "--num-workers", "1", "--no-progress"]) == 0
     assert "converted 2 file(s), 87 rows" in capsys.readouterr().out
-    assert sorted(p.name for p in out.iterdir()) == ["wiki_0.mindrecord", "wiki_0.mindrecord.db",
-                                                      "wiki_1.mindrecord", "wiki_1.mindrecord.db"]
+    assert sorted(p.name for p in out.iterdir()) == ["converted-summary.json", "wiki_0.mindrecord",
+                                                      "wiki_0.mindrecord.db", "wiki_1.mindrecord", "wiki_1.mindrecord.db"]
+    from src.data.dataset import pretraining_record_files  # the manifest makes the directory readable
+    assert pretraining_record_files(out) == [out / "wiki_0.mindrecord", out / "wiki_1.mindrecord"]
+    manifest = json.loads((out / "converted-summary.json").read_text())
+    assert [s["rows"] for s in manifest["shards"]] == [37, 50] and manifest["rows"] == 87
     for i, data in enumerate(parts):
         tf_rows = list(read_records(src / f"wiki_{i}.tfrecord"))
         mr_rows = list(read_records(out / f"wiki_{i}.mindrecord"))

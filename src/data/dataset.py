@@ -150,10 +150,13 @@ def pretraining_record_files(data_dir_or_files: FilesArg) -> List[Path]:
     if not (isinstance(data_dir_or_files, (str, Path)) and Path(data_dir_or_files).is_dir()):
         return find_record_files(data_dir_or_files)
     directory = Path(data_dir_or_files)
-    present = find_record_files(directory)
-    rerun = (f"rerun tools/create_pretraining_data.py --output_dir {directory} --overwrite true, or pass the "
-             f"files as a glob (e.g. --data_dir '{directory}/*{present[0].suffix}') to read them as they are")
     summaries = sorted(p for p in directory.glob("*-summary.json") if not p.name.startswith("."))
+    present = find_record_files(directory) if not summaries else [
+        p for pattern in ("*.mindrecord", "*.tfrecord", "*.tfrecords") for p in sorted(directory.glob(pattern))
+        if not p.name.startswith(".")]
+    suffix = present[0].suffix if present else ".mindrecord"
+    rerun = (f"rerun tools/create_pretraining_data.py --output_dir {directory} --overwrite true, or pass the "
+             f"files as a glob (e.g. --data_dir '{directory}/*{suffix}') to read them as they are")
     if not summaries:
         raise DataMismatchError(f"{directory} has {len(present)} record file(s) but no manifest (PREFIX-summary.json, "
                                 "written by tools/create_pretraining_data.py after its last shard): the data may "
