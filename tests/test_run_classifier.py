@@ -194,12 +194,15 @@ def test_a_second_run_on_the_same_directory_fails_at_once(tmp_path, capsys):
     assert "seed: 7" not in (out / "config.yaml").read_text()
 
 
-def test_resume_with_another_learning_rate_is_refused_naming_it(tmp_path, capsys):
+def test_resume_with_another_learning_rate_is_refused_naming_it(tmp_path, capsys, caplog):
     records = make_records("sst2", tmp_path / "records")
     out = tmp_path / "out"
     args = [*TINY, "--model.vocab_size=30522", f"--data_dir={records}", f"--output_dir={out}", "--batch_size=2",
             "--do_eval=false", "--train_steps=2"]
-    assert run_classifier.main(args) == 0
+    with caplog.at_level("INFO"):
+        assert run_classifier.main(args) == 0
+    steps = [r.message for r in caplog.records if r.message.startswith("step 1/2 ")]
+    assert steps and " scale " not in steps[0], steps  # no loss scale to report: scaling is off
     saved = (out / "config.yaml").read_text()
     capsys.readouterr()
     assert run_classifier.main([*args, "--optimizer.adamw.learning_rate=2e-3"]) == 1
@@ -224,6 +227,10 @@ def test_truncated_eval_records_are_refused_before_the_first_step(tmp_path, caps
     assert f"dev.mindrecord has {size // 2:,} bytes, the manifest says {size:,}" in err, err
     assert "tools/create_classifier_data.py" in err
     assert not out.exists()
+    (records / "train.mindrecord.db").unlink()  # a missing index is named as such
+    assert run_classifier.main([*TINY, "--model.vocab_size=30522", f"--data_dir={records}", f"--output_dir={out}",
+                                "--batch_size=2", "--train_steps=2", "--do_eval=false"]) == 1
+    assert "train.mindrecord.db (the index of train.mindrecord) is missing" in capsys.readouterr().err
 
 
 def test_a_corrupt_newest_checkpoint_falls_back_and_ends_with_the_same_weights(tmp_path, caplog):
