@@ -7,7 +7,8 @@ import json
 
 import pytest
 
-from src.data.squad_data import SquadDataError, convert_examples_to_features, read_squad_examples, split_words
+from src.data.squad_data import (SquadDataError, convert_examples_to_features, join_words, read_squad_examples,
+                                 split_words)
 from src.sample_data import fetch
 from src.tokenization import FullTokenizer
 
@@ -78,8 +79,9 @@ def test_windows_step_by_doc_stride_and_each_piece_has_one_max_context_window(to
 
 
 def test_chinese_context_without_spaces_maps_answers_to_characters(tmp_path):
-    words, char_to_word = split_words("北京大学位于北京。PKU 1898年")
+    words, char_to_word, spaced = split_words("北京大学位于北京。PKU 1898年")
     assert words[:4] == ["北", "京", "大", "学"] and "PKU" in words and "1898" in words and char_to_word[3] == 3
+    assert join_words(words, spaced) == "北京大学位于北京。PKU 1898年"
     path = write(tmp_path, {"context": "北京大学位于北京。", "qas": [
         {"id": "z1", "question": "哪里?", "answers": [{"text": "北京", "answer_start": 6}]}]})
     (example,), _ = read_squad_examples(path, is_training=True)

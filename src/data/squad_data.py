@@ -41,6 +41,7 @@ class SquadExample:
     question_text: str
     doc_tokens: List[str]
     answers: List[str]  # every gold answer text (evaluation)
+    spaced: List[bool] = dataclasses.field(default_factory=list)  # whitespace before each word (not CJK runs)
     orig_answer_text: str = ""  # the training answer
     start_position: int = -1  # its first and last word (-1: none)
     end_position: int = -1
@@ -79,26 +80,36 @@ def _is_cjk(c: str) -> bool:
             or 0x2F800 <= cp <= 0x2FA1F)
 
 
-def split_words(context: str) -> Tuple[List[str], List[int]]:
-    """Whitespace words of ``context`` (a CJK character is a word of its own) and, per character,
-    the index of its word (whitespace belongs to the word before it, -1 before the first)."""
+def split_words(context: str) -> Tuple[List[str], List[int], List[bool]]:
+    """Whitespace words of ``context`` (a CJK character is a word of its own), per character the
+    index of its word (whitespace belongs to the word before it, -1 before the first), and per word
+    whether whitespace precedes it (how the words join back into text)."""
     words: List[str] = []
     char_to_word: List[int] = []
-    new_word = True
+    spaced: List[bool] = []
+    new_word, after_space = True, False
     for c in context:
         if _is_whitespace(c):
-            new_word = True
+            new_word, after_space = True, True
         elif _is_cjk(c):
             words.append(c)
-            new_word = True
+            spaced.append(after_space)
+            new_word, after_space = True, False
         else:
             if new_word:
                 words.append(c)
+                spaced.append(after_space)
             else:
                 words[-1] += c
-            new_word = False
+            new_word, after_space = False, False
         char_to_word.append(len(words) - 1)
-    return words, char_to_word
+    return words, char_to_word, spaced
+
+
+def join_words(words: Sequence[str], spaced: Sequence[bool]) -> str:
+    """Words back into text: one space where the context had whitespace (Google joins every word
+    with a space; Chinese characters stay together)."""
+    return "".join((" " if i and space else "") + word for i, (word, space) in enumerate(zip(words, spaced)))
 
 
 def _field(obj: Any, key: str, kind: type, where: str) -> Any:
@@ -134,7 +145,7 @@ def read_squad_examples(path: PathLike, is_training: bool, version_2_with_negati
         for p, paragraph in enumerate(_field(article, "paragraphs", list, f"{path}: data[{a}]")):
             where = f"{path}: data[{a}].paragraphs[{p}]"
             context = _field(paragraph, "context", str, where)
-            words, char_to_word = split_words(context)
+            words, char_to_word, spaced = split_words(context)
             for q, qa in enumerate(_field(paragraph, "qas", list, where)):
                 if not isinstance(qa, dict) or not isinstance(qa.get("id"), (str, int)) or str(qa["id"]) == "":
                     raise SquadDataError(f"{where}.qas[{q}]: the question has no id")
@@ -156,7 +167,8 @@ def read_squad_examples(path: PathLike, is_training: bool, version_2_with_negati
                                              f"({context[start:start + len(text)]!r})")
                 counts["questions"] += 1
                 counts["impossible"] += impossible
-                example = SquadExample(qid, question, words, [a["text"] for a in answers], is_impossible=impossible)
+                example = SquadExample(qid, question, words, [a["text"] for a in answers], spaced,
+                                       is_impossible=impossible)
                 if is_training and not impossible:
                     first = answers[0]
                     text, start = first["text"], first["answer_start"]
@@ -262,5 +274,5 @@ def convert_examples_to_features(examples: Sequence[SquadExample], tokenizer, ma
     return features
 
 
-__all__ = ["SquadDataError", "SquadExample", "SquadFeature", "convert_examples_to_features", "read_squad_examples",
-           "split_words"]
+__all__ = ["SquadDataError", "SquadExample", "SquadFeature", "convert_examples_to_features", "join_words",
+           "read_squad_examples", "split_words"]
