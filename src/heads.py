@@ -181,3 +181,24 @@ class BertForTokenClassification(nn.Cell):
             return self.crf.decode(emissions, label_mask)
         on = ops.not_equal(label_mask.astype(ms.float32), 0.0)
         return ops.select(on, emissions.argmax(-1).astype(ms.int32), ops.zeros_like(label_mask.astype(ms.int32)))
+
+
+class BertForQuestionAnswering(nn.Cell):
+    """Extractive QA: a linear layer on every position of the last layer gives a start and an end
+    score (``qa_outputs``, HuggingFace's name; row 0 start, row 1 end).
+
+    Args:
+        config: the model.
+
+    Outputs (``construct``): float32 start logits [B, S] and end logits [B, S].
+    """
+
+    def __init__(self, config: BertConfig):
+        super().__init__()
+        self.bert = BertModel(config, add_pooling_layer=False)
+        self.qa_outputs = nn.Dense(config.hidden_size, 2, weight_init=TruncatedNormal(config.initializer_range))
+
+    def construct(self, input_ids: Tensor, input_mask: Tensor, segment_ids: Tensor):
+        sequence_output, _ = self.bert(input_ids, input_mask, segment_ids)  # (B, S, H)
+        logits = self.qa_outputs(sequence_output).astype(ms.float32)  # (B, S, 2)
+        return logits[:, :, 0], logits[:, :, 1]

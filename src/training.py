@@ -25,7 +25,8 @@ from mindspore import Parameter, Tensor, nn, ops
 
 from .config import BertConfig
 from .fused_ops import SumOfSquares, dropout_rng
-from .heads import BertForPreTraining, BertForSequenceClassification, BertForTokenClassification
+from .heads import (BertForPreTraining, BertForQuestionAnswering, BertForSequenceClassification,
+                    BertForTokenClassification)
 
 
 class BertPretrainingLoss(BertForPreTraining):
@@ -134,6 +135,36 @@ def token_classification_loss(logits: Tensor, labels: Tensor, label_mask: Tensor
     nll = -ops.gather_elements(log_probs, 2, labels.astype(ms.int32).expand_dims(-1)).squeeze(-1)  # (B, S)
     weights = label_mask.astype(ms.float32)
     return (nll * weights).sum() / ops.maximum(weights.sum(), 1.0)
+
+
+class BertQuestionAnsweringLoss(BertForQuestionAnswering):
+    """:class:`BertForQuestionAnswering` with its fine-tuning loss: the mean of the start and the end
+    cross-entropy, each a softmax over the real positions only (``input_mask`` 1; padding gets no
+    probability). Parameter names stay ``bert.*`` / ``qa_outputs.*``.
+
+    Inputs:
+        input_ids, input_mask, segment_ids: int32 [B, S]; start_positions, end_positions: int32 [B]
+        or [B, 1] (0, the [CLS] position, when the answer is not in the window or there is none).
+
+    Outputs:
+        ``(loss, ())``.
+    """
+
+    def construct(self, input_ids, input_mask, segment_ids, start_positions, end_positions):
+        start_logits, end_logits = super().construct(input_ids, input_mask, segment_ids)
+        return span_loss(start_logits, end_logits, start_positions, end_positions, input_mask), ()
+
+
+def span_loss(start_logits: Tensor, end_logits: Tensor, start_positions: Tensor, end_positions: Tensor,
+              input_mask: Tensor) -> Tensor:
+    """float32 [B, S] logits, int32 positions [B] or [B, 1], int32 [B, S] mask -> (CE(start) + CE(end)) / 2,
+    the softmax taken over the masked-in positions only."""
+    bias = (1.0 - input_mask.astype(ms.float32)) * -10000.0
+    losses = []
+    for logits, positions in ((start_logits, start_positions), (end_logits, end_positions)):
+        log_probs = ops.log_softmax(logits.astype(ms.float32) + bias, -1)
+        losses.append(-ops.gather_elements(log_probs, 1, positions.reshape(-1, 1).astype(ms.int32)).mean())
+    return (losses[0] + losses[1]) / 2
 
 
 class TrainStep:

@@ -110,6 +110,45 @@ def test_classification_loss_matches_numpy(mode):
     np.testing.assert_allclose(loss.asnumpy(), ((predictions - targets) ** 2).mean(), rtol=1e-5)
 
 
+def test_span_loss_is_the_mean_start_end_cross_entropy_over_real_positions(mode):
+    from src.training import BertQuestionAnsweringLoss, span_loss
+
+    rng = np.random.default_rng(6)
+    ids = Tensor(rng.integers(1, 99, (3, 7)).astype(np.int32))
+    mask = np.ones((3, 7), np.int32)
+    mask[1, 5:] = 0
+    seg = Tensor(np.zeros((3, 7), np.int32))
+    starts, ends = np.array([2, 0, 4], np.int32), np.array([3, 0, 6], np.int32)
+    net = BertQuestionAnsweringLoss(tiny_config())
+    net.set_train(False)
+    loss, aux = net(ids, Tensor(mask), seg, Tensor(starts), Tensor(ends[:, None]))  # [B] and [B, 1] both work
+    start_logits, end_logits = (x.asnumpy().astype(np.float64) for x in
+                                super(BertQuestionAnsweringLoss, net).construct(ids, Tensor(mask), seg))
+    assert aux == () and start_logits.shape == end_logits.shape == (3, 7)
+
+    def ce(logits, positions):
+        logits = np.where(mask == 1, logits, -np.inf)
+        log_probs = logits - np.log(np.exp(logits - logits.max(-1, keepdims=True)).sum(-1, keepdims=True)) \
+            - logits.max(-1, keepdims=True)
+        return -log_probs[np.arange(3), positions].mean()
+
+    np.testing.assert_allclose(loss.asnumpy(), (ce(start_logits, starts) + ce(end_logits, ends)) / 2, rtol=1e-5)
+    # padding gets no probability: its logits do not move the loss
+    moved = start_logits.copy()
+    moved[1, 5:] += 50.0
+    again = span_loss(Tensor(moved.astype(np.float32)), Tensor(end_logits.astype(np.float32)), Tensor(starts),
+                      Tensor(ends), Tensor(mask))
+    np.testing.assert_allclose(again.asnumpy(), loss.asnumpy(), rtol=1e-5)
+    # it trains: two steps of the composable train step lower the loss on the same batch
+    net.set_train(True)
+    step = TrainStep(net, nn.Adam(net.trainable_params(), learning_rate=1e-2), loss_scale=None)
+    batch_ = (ids, Tensor(mask), seg, Tensor(starts), Tensor(ends))
+    first = float(step(*batch_)[0].asnumpy())
+    for _ in range(3):
+        last = float(step(*batch_)[0].asnumpy())
+    assert np.isfinite(first) and last < first
+
+
 def batch(rng, b, s=7, p=2):
     """Records with exactly p masked positions each, so micro-batch means average to the full mean."""
     return [rng.integers(5, 99, (b, s)).astype(np.int32), np.ones((b, s), np.int32),
