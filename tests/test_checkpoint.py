@@ -273,3 +273,24 @@ def test_a_load_reaches_functions_compiled_before_it(tmp_path):
         np.testing.assert_allclose(after, expected, atol=1e-6)
     finally:
         ms.set_context(mode=previous)
+
+
+def test_hf_question_answering_logits_match(tmp_path, mode):
+    """HF BertForQuestionAnswering (qa_outputs) -> BertForQuestionAnswering: the same start and end
+    logits at the real positions."""
+    from src.heads import BertForQuestionAnswering
+
+    torch.manual_seed(3)
+    model = transformers.BertForQuestionAnswering(transformers.BertConfig(**TINY)).eval()
+    model.save_pretrained(tmp_path)
+    net = BertForQuestionAnswering(bert_config_from_hf(tmp_path, seq_length=S))
+    net.set_train(False)
+    report = load_checkpoint_into(net, tmp_path)
+    assert report.initialized == [] and report.unused == {}
+    ids, mask, seg = batch(4)
+    with torch.no_grad():
+        ref = model(input_ids=torch.tensor(ids), attention_mask=torch.tensor(mask), token_type_ids=torch.tensor(seg))
+    start, end = net(*ms_inputs(ids, mask, seg))
+    real = mask.astype(bool)
+    np.testing.assert_allclose(start.asnumpy()[real], ref.start_logits.numpy()[real], atol=1e-4, rtol=0)
+    np.testing.assert_allclose(end.asnumpy()[real], ref.end_logits.numpy()[real], atol=1e-4, rtol=0)
