@@ -817,24 +817,24 @@ class _ConfigArgumentParser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message}\n(run {self.prog} --help for every option)\n")
 
 
+def flatten_dict(data: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested mapping -> ``{"section.key": value}`` (the dotted keys of the command line)."""
+    flat: dict[str, Any] = {}
+    for key, value in data.items():
+        if isinstance(value, Mapping):
+            flat.update(flatten_dict(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
 def _defaults(cls: type) -> dict[str, Any]:
     """Dotted key -> the value a run of ``cls`` really starts from (a nested section's defaults as
     ``cls`` sets them, e.g. the fine-tuning optimizer, not the section class's own)."""
     try:
-        data = to_dict(cls())
+        return flatten_dict(to_dict(cls()))
     except Exception:  # noqa: BLE001 - a config without full defaults: fall back to the fields
         return {}
-    flat: dict[str, Any] = {}
-
-    def walk(node: Any, prefix: str) -> None:
-        for key, value in node.items():
-            if isinstance(value, dict):
-                walk(value, f"{prefix}{key}.")
-            else:
-                flat[f"{prefix}{key}"] = value
-
-    walk(data, "")
-    return flat
 
 
 def build_parser(cls: type, description: str = "", default_config: Optional[str] = None) -> argparse.ArgumentParser:

@@ -1061,12 +1061,27 @@ Blocks GemmBlocks(int64_t n, int64_t min_rows) {
 }
 
 // Packing buffers of the calling thread, kept between calls (no page faults in the steady state;
-// kernels that MindSpore runs concurrently run on different calling threads).
-float *Scratch(int slot, int64_t size) {
+// kernels that MindSpore runs concurrently run on different calling threads). Buffers above
+// kKeptScratch floats are given back after the call (ReleaseLargeScratch), so that a large model
+// does not hold hundreds of MB per thread.
+constexpr size_t kKeptScratch = size_t{16} << 20;  // 64 MB of floats per slot
+
+std::vector<float> *ScratchBuffers() {
   thread_local std::vector<float> buffers[3];
-  std::vector<float> &buffer = buffers[slot];
+  return buffers;
+}
+
+float *Scratch(int slot, int64_t size) {
+  std::vector<float> &buffer = ScratchBuffers()[slot];
   if (static_cast<int64_t>(buffer.size()) < size) buffer.resize(static_cast<size_t>(size));
   return buffer.data();
+}
+
+void ReleaseLargeScratch() {
+  for (int slot = 0; slot < 3; ++slot) {
+    std::vector<float> &buffer = ScratchBuffers()[slot];
+    if (buffer.size() > kKeptScratch) std::vector<float>().swap(buffer);
+  }
 }
 
 // out[i] = in[index[i]] for i in [begin, end), rows of cols floats.
@@ -1113,6 +1128,7 @@ int RowMatMul(int nparam, void **params, int *ndims, int64_t **shapes, const cha
     }
     ScatterRows(packed_y, split.selected, r0, r1, n, y);
   });
+  ReleaseLargeScratch();
   return status;
 }
 
@@ -1156,6 +1172,7 @@ int RowMatMulGrad(int nparam, void **params, int *ndims, int64_t **shapes, const
       status = 3;
     }
   });
+  ReleaseLargeScratch();
   return status;
 }
 #endif  // BERT_ZOO_DNNL

@@ -20,7 +20,7 @@ import os
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Optional
 
-from .config import ConfigError, load_yaml, to_dict
+from .config import ConfigError, flatten_dict, load_yaml, to_dict
 
 logger = logging.getLogger(__name__)
 
@@ -77,19 +77,9 @@ class OutputLock:
         self.release()
 
 
-def _flatten(data: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    flat: dict[str, Any] = {}
-    for key, value in data.items():
-        if isinstance(value, Mapping):
-            flat.update(_flatten(value, f"{prefix}{key}."))
-        else:
-            flat[f"{prefix}{key}"] = value
-    return flat
-
-
 def config_differences(saved: Mapping[str, Any], config: Any) -> list[str]:
     """``key: saved -> new`` for every result-changing setting that differs (dotted keys, sorted)."""
-    old, new = _flatten(saved), _flatten(to_dict(config))
+    old, new = flatten_dict(saved), flatten_dict(to_dict(config))
     changed = []
     for key in sorted(set(old) | set(new)):
         if key.split(".")[0] in RESULT_NEUTRAL or old.get(key) == new.get(key):

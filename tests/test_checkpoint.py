@@ -35,6 +35,13 @@ def ms_inputs(*arrays):
     return [ms.Tensor(np.asarray(a, np.int32)) for a in arrays]
 
 
+def assert_close_at_real_positions(ours, reference, mask):
+    """Per-position outputs [B, S, ...] equal at the real positions (padding positions carry no
+    information: BertModel's docstring)."""
+    real = mask.astype(bool)
+    np.testing.assert_allclose(ours.asnumpy()[real], reference.numpy()[real], atol=1e-4, rtol=0)
+
+
 @pytest.fixture(scope="module")
 def hf_pretraining(tmp_path_factory):
     """A random HF BertForPreTraining saved with save_pretrained (safetensors, bert. prefix, tied decoder)."""
@@ -61,8 +68,7 @@ def test_hf_pretraining_logits_match(hf_pretraining, mode):
     with torch.no_grad():
         ref = model(input_ids=torch.tensor(ids), attention_mask=torch.tensor(mask), token_type_ids=torch.tensor(seg))
     mlm, nsp = net(*ms_inputs(ids, mask, seg, positions))
-    real = mask.astype(bool)  # padding positions carry no information (BertModel's docstring)
-    np.testing.assert_allclose(mlm.asnumpy()[real], ref.prediction_logits.numpy()[real], atol=1e-4, rtol=0)
+    assert_close_at_real_positions(mlm, ref.prediction_logits, mask)
     np.testing.assert_allclose(nsp.asnumpy(), ref.seq_relationship_logits.numpy(), atol=1e-4, rtol=0)
 
 
@@ -84,8 +90,7 @@ def test_old_style_bin_without_prefix(hf_pretraining, tmp_path, mode):
         ref = model.bert(input_ids=torch.tensor(ids), attention_mask=torch.tensor(mask),
                          token_type_ids=torch.tensor(seg))
     seq, pooled = net(*ms_inputs(ids, mask, seg))
-    real = mask.astype(bool)  # padding positions carry no information (BertModel's docstring)
-    np.testing.assert_allclose(seq.asnumpy()[real], ref.last_hidden_state.numpy()[real], atol=1e-4, rtol=0)
+    assert_close_at_real_positions(seq, ref.last_hidden_state, mask)
     np.testing.assert_allclose(pooled.asnumpy(), ref.pooler_output.numpy(), atol=1e-4, rtol=0)
 
 
@@ -105,8 +110,7 @@ def test_nezha_matches_hf_nezha(max_relative_position, tmp_path, mode):
     with torch.no_grad():
         ref = model(input_ids=torch.tensor(ids), attention_mask=torch.tensor(mask), token_type_ids=torch.tensor(seg))
     seq, pooled = net(*ms_inputs(ids, mask, seg))
-    real = mask.astype(bool)  # padding positions carry no information (BertModel's docstring)
-    np.testing.assert_allclose(seq.asnumpy()[real], ref.last_hidden_state.numpy()[real], atol=1e-4, rtol=0)
+    assert_close_at_real_positions(seq, ref.last_hidden_state, mask)
     np.testing.assert_allclose(pooled.asnumpy(), ref.pooler_output.numpy(), atol=1e-4, rtol=0)
 
 
@@ -199,8 +203,7 @@ def test_google_tf1_checkpoint(hf_pretraining, tmp_path, mode):
     with torch.no_grad():
         ref = model(input_ids=torch.tensor(ids), attention_mask=torch.tensor(mask), token_type_ids=torch.tensor(seg))
     mlm, nsp = net(*ms_inputs(ids, mask, seg, np.tile(np.arange(S), (B, 1))))
-    real = mask.astype(bool)
-    np.testing.assert_allclose(mlm.asnumpy()[real], ref.prediction_logits.numpy()[real], atol=1e-4, rtol=0)
+    assert_close_at_real_positions(mlm, ref.prediction_logits, mask)
     np.testing.assert_allclose(nsp.asnumpy(), ref.seq_relationship_logits.numpy(), atol=1e-4, rtol=0)
 
 
@@ -291,6 +294,5 @@ def test_hf_question_answering_logits_match(tmp_path, mode):
     with torch.no_grad():
         ref = model(input_ids=torch.tensor(ids), attention_mask=torch.tensor(mask), token_type_ids=torch.tensor(seg))
     start, end = net(*ms_inputs(ids, mask, seg))
-    real = mask.astype(bool)
-    np.testing.assert_allclose(start.asnumpy()[real], ref.start_logits.numpy()[real], atol=1e-4, rtol=0)
-    np.testing.assert_allclose(end.asnumpy()[real], ref.end_logits.numpy()[real], atol=1e-4, rtol=0)
+    assert_close_at_real_positions(start, ref.start_logits, mask)
+    assert_close_at_real_positions(end, ref.end_logits, mask)
