@@ -14,7 +14,7 @@ from pathlib import Path
 import mindspore as ms
 import numpy as np
 
-from .finetune import FinetuneTask
+from .finetune import FinetuneTask, inference_batches
 from .heads import BertForSequenceClassification
 
 
@@ -53,23 +53,11 @@ def predict_logits(network: BertForSequenceClassification, dataset, batch_size: 
     Returns:
         float32 logits [N, C] and labels [N] (int32 classes or float32 targets).
     """
-    was_training = network.training
-    network.set_train(False)
-    predictor = logits_function(network)
     logits, labels = [], []
-    try:
-        for batch in dataset.create_dict_iterator(num_epochs=1, output_numpy=True):
-            n = len(batch["input_ids"])
-            inputs = []
-            for name in ("input_ids", "input_mask", "segment_ids"):
-                array = batch[name]
-                if n < batch_size:
-                    array = np.concatenate([array, np.zeros((batch_size - n, array.shape[1]), array.dtype)])
-                inputs.append(ms.Tensor(array))
-            logits.append(predictor(*inputs).asnumpy()[:n])
-            labels.append(batch["label_ids"].reshape(-1))
-    finally:
-        network.set_train(was_training)
+    for batch, (batch_logits,) in inference_batches(network, logits_function(network), dataset,
+                                                    ("input_ids", "input_mask", "segment_ids"), batch_size):
+        logits.append(batch_logits)
+        labels.append(batch["label_ids"].reshape(-1))
     if not logits:
         return np.zeros((0, network.classifier.out_channels), np.float32), np.zeros((0,), np.float32)
     return np.concatenate(logits), np.concatenate(labels)

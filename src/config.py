@@ -287,6 +287,56 @@ class NerDataConfig:
             raise ConfigError("give the label list either with labels or with labels_file, not both")
 
 
+@dataclass
+class SquadDataConfig:
+    """tools/create_squad_data.py: SQuAD-layout JSON -> windowed features as records + dataset.json."""
+
+    task: Literal["", "squad_v1", "squad_v1_unanswerable", "fixtures"] = option(
+        "", "built-in data instead of train_file/predict_file (fetched with src.sample_data): squad_v1 (the "
+        "official SQuAD v1.1 train and dev sets), squad_v1_unanswerable (v1.1 dev plus each question asked of "
+        "another paragraph of its article as unanswerable: a SQuAD 2.0-style set, easier than 2.0), "
+        "fixtures (AllenNLP's small squad.json as both train and dev)")
+    train_file: str = option("", "SQuAD-layout JSON to train on (the train split)")
+    predict_file: str = option("", "SQuAD-layout JSON to evaluate or predict (the dev split)")
+    predict_split: str = option("dev", "name of predict_file's split")
+    output_dir: str = option("", "directory to create with the records, indexes and dataset.json")
+    vocab_file: str = option("", "WordPiece vocab.txt of the model to fine-tune")
+    do_lower_case: Optional[bool] = option(None, "lower-case and strip accents; null: from the vocab")
+    max_seq_length: int = option(384, "pieces per window: [CLS] question [SEP] document piece(s) [SEP]")
+    doc_stride: int = option(128, "pieces between the starts of consecutive windows of a long document "
+                             "(google-research/bert's meaning; HuggingFace's stride is the overlap, "
+                             "max_seq_length - question - 3 - doc_stride)")
+    max_query_length: int = option(64, "question pieces kept (the rest is cut)")
+    version_2_with_negative: bool = option(False, "SQuAD 2.0: questions without an answer are kept (labelled at "
+                                           "[CLS]); without it such data is refused")
+    scorer: Literal["squad", "cmrc"] = option("squad", "how run_squad.py scores: squad (the official v1.1 or "
+                                              "v2.0 script) or cmrc (CMRC 2018, character level, for Chinese)")
+    max_train_questions: int = option(0, "train on this many questions drawn at random with subset_seed (0: all)")
+    subset_seed: int = option(12345, "seed of the training subset and of squad_v1_unanswerable's pairing")
+    format: Literal["mindrecord", "tfrecord"] = option("mindrecord", "record format")
+    overwrite: bool = option(False, "replace an existing output_dir written by this tool")
+    progress: bool = option(True, "show a progress bar")
+
+    def __post_init__(self) -> None:
+        for name in ("output_dir", "vocab_file"):
+            if not getattr(self, name):
+                raise ConfigError(f"{name} is required (--{name})")
+        if self.task and (self.train_file or self.predict_file):
+            raise ConfigError(f"task {self.task} brings its own files: give either task or train_file/predict_file")
+        if not self.task and not (self.train_file or self.predict_file):
+            raise ConfigError("nothing to read: give train_file and/or predict_file, or a built-in task")
+        if self.task == "squad_v1_unanswerable":
+            self.version_2_with_negative = True
+        for name in ("max_seq_length", "doc_stride", "max_query_length"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be positive, got {getattr(self, name)}")
+        if self.max_query_length + 4 > self.max_seq_length:
+            raise ConfigError(f"max_query_length {self.max_query_length} leaves no room for the document in "
+                              f"max_seq_length {self.max_seq_length}")
+        if self.max_train_questions < 0:
+            raise ConfigError(f"max_train_questions must be >= 0, got {self.max_train_questions}")
+
+
 # --------------------------------------------------------------------------------------
 # Optimization
 # --------------------------------------------------------------------------------------
@@ -524,6 +574,32 @@ class NerConfig(FinetuneConfig):
         super().__post_init__()
         if self.classifier_dropout is not None and not 0.0 <= self.classifier_dropout < 1.0:
             raise ConfigError(f"classifier_dropout must be in [0, 1), got {self.classifier_dropout}")
+
+
+@dataclass
+class SquadConfig(FinetuneConfig):
+    """run_squad.py: the fine-tuning settings plus the span head's postprocessing and the feature
+    settings the records must have been made with."""
+
+    data_dir: str = option("", "SQuAD records and dataset.json from tools/create_squad_data.py")
+    output_dir: str = option("output/squad", "checkpoints, metrics.jsonl, predictions, all_results.json")
+    doc_stride: Optional[int] = option(None, "the records' doc_stride, checked against dataset.json (null: any)")
+    max_query_length: Optional[int] = option(None, "the records' max_query_length, checked (null: any)")
+    version_2_with_negative: Optional[bool] = option(
+        None, "SQuAD 2.0 postprocessing (null answer) and scoring; checked against the records (null: as they "
+        "were made)")
+    n_best_size: int = option(20, "top start and end positions per window, and answers kept per question")
+    max_answer_length: int = option(30, "longest answer in pieces")
+    null_score_diff_threshold: float = option(0.0, "v2: predict no answer when null score - best span score "
+                                              "is above this (the best value is in all_results.json)")
+    do_lower_case: Optional[bool] = option(None, "how answers are aligned back to the context; null: as the "
+                                           "records were tokenized")
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        for name in ("n_best_size", "max_answer_length"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be positive, got {getattr(self, name)}")
 
 
 @dataclass

@@ -124,6 +124,36 @@ class FinetuneTask:
         raise NotImplementedError
 
 
+def inference_batches(network, function, dataset, names: Sequence[str], batch_size: int):
+    """Runs ``function`` (compiled, over ``network`` in eval mode) on every batch of ``dataset`` in
+    order; yields ``(batch, outputs)``: the batch's NumPy columns and ``function``'s outputs as
+    NumPy arrays trimmed to the batch's rows.
+
+    The columns ``names`` are the inputs; the last partial batch is padded with zero rows to
+    ``batch_size`` (one compiled shape for every batch) and the padding trimmed from the outputs,
+    so no example is dropped or counted twice. ``network``'s training flag is restored afterwards.
+    """
+    import mindspore as ms
+    import numpy as np
+
+    was_training = network.training
+    network.set_train(False)
+    try:
+        for batch in dataset.create_dict_iterator(num_epochs=1, output_numpy=True):
+            n = len(batch[names[0]])
+            inputs = []
+            for name in names:
+                array = batch[name].astype(np.int32)
+                if n < batch_size:
+                    array = np.concatenate([array, np.zeros((batch_size - n, *array.shape[1:]), array.dtype)])
+                inputs.append(ms.Tensor(array))
+            outputs = function(*inputs)
+            outputs = outputs if isinstance(outputs, (tuple, list)) else (outputs,)
+            yield batch, tuple(o.asnumpy()[:n] for o in outputs)
+    finally:
+        network.set_train(was_training)
+
+
 def format_metrics(split: str, metrics: dict) -> str:
     values = ", ".join(f"{k} {v:.4f}" for k, v in metrics.items()
                        if k != "examples" and isinstance(v, (int, float)) and not isinstance(v, bool))
@@ -371,4 +401,4 @@ def run_main(config_cls: type, make_task, argv: Optional[Sequence[str]], descrip
     return 0
 
 
-__all__ = ["FinetuneTask", "Plan", "finetune", "format_metrics", "plan", "run_main", "save_weights"]
+__all__ = ["FinetuneTask", "Plan", "finetune", "format_metrics", "inference_batches", "plan", "run_main", "save_weights"]

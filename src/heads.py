@@ -198,7 +198,10 @@ class BertForQuestionAnswering(nn.Cell):
         self.bert = BertModel(config, add_pooling_layer=False)
         self.qa_outputs = nn.Dense(config.hidden_size, 2, weight_init=TruncatedNormal(config.initializer_range))
 
-    def construct(self, input_ids: Tensor, input_mask: Tensor, segment_ids: Tensor):
+    def span_logits(self, input_ids: Tensor, input_mask: Tensor, segment_ids: Tensor):
         sequence_output, _ = self.bert(input_ids, input_mask, segment_ids)  # (B, S, H)
         logits = self.qa_outputs(sequence_output).astype(ms.float32)  # (B, S, 2)
         return logits[:, :, 0], logits[:, :, 1]
+
+    def construct(self, input_ids: Tensor, input_mask: Tensor, segment_ids: Tensor):
+        return self.span_logits(input_ids, input_mask, segment_ids)

@@ -21,7 +21,7 @@ import mindspore as ms
 import numpy as np
 
 from . import ner_metrics, tagging
-from .finetune import FinetuneTask
+from .finetune import FinetuneTask, inference_batches
 from .heads import BertForTokenClassification
 
 _DECODERS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()  # network -> its compiled decoder
@@ -49,25 +49,11 @@ def predict_rows(network: BertForTokenClassification, dataset, batch_size: int) 
             (``shuffle=False, drop_remainder=False``); the last one is padded to ``batch_size``.
         batch_size: the dataset's batch size.
     """
-    was_training = network.training
-    network.set_train(False)
-    decoder = decode_function(network)
     rows: list[np.ndarray] = []
     names = ("input_ids", "input_mask", "segment_ids", "label_mask")
-    try:
-        for batch in dataset.create_dict_iterator(num_epochs=1, output_numpy=True):
-            n = len(batch["input_ids"])
-            inputs = []
-            for name in names:
-                array = batch[name].astype(np.int32)
-                if n < batch_size:
-                    array = np.concatenate([array, np.zeros((batch_size - n, array.shape[1]), array.dtype)])
-                inputs.append(ms.Tensor(array))
-            tags = decoder(*inputs).asnumpy()[:n]
-            mask = batch["label_mask"].astype(bool)
-            rows.extend(tags[i][mask[i]] for i in range(n))
-    finally:
-        network.set_train(was_training)
+    for batch, (tags,) in inference_batches(network, decode_function(network), dataset, names, batch_size):
+        mask = batch["label_mask"].astype(bool)
+        rows.extend(tags[i][mask[i]] for i in range(len(tags)))
     return rows
 
 

@@ -71,8 +71,11 @@ def _candidates(feature: SquadFeature, start_logits: np.ndarray, end_logits: np.
     ends = np.argsort(-end_logits, kind="stable")[:n_best_size]
     s, e = np.meshgrid(starts, ends, indexing="ij")
     s, e = s.ravel(), e.ravel()
-    in_doc = np.array([i in feature.token_to_orig_map for i in range(len(feature.input_ids))])
-    max_context = np.array([feature.token_is_max_context.get(i, False) for i in range(len(feature.input_ids))])
+    size = len(start_logits)
+    in_doc, max_context = np.zeros(size, bool), np.zeros(size, bool)
+    positions = np.fromiter(feature.token_to_orig_map, np.int64, len(feature.token_to_orig_map))
+    in_doc[positions] = True
+    max_context[positions] = [feature.token_is_max_context.get(int(i), False) for i in positions]
     valid = in_doc[s] & in_doc[e] & max_context[s] & (e >= s) & (e - s + 1 <= max_answer_length)
     s, e = s[valid], e[valid]
     scores = start_logits[s] + end_logits[e]

@@ -151,7 +151,7 @@ class BertQuestionAnsweringLoss(BertForQuestionAnswering):
     """
 
     def construct(self, input_ids, input_mask, segment_ids, start_positions, end_positions):
-        start_logits, end_logits = super().construct(input_ids, input_mask, segment_ids)
+        start_logits, end_logits = self.span_logits(input_ids, input_mask, segment_ids)
         return span_loss(start_logits, end_logits, start_positions, end_positions, input_mask), ()
 
 

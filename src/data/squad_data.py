@@ -123,7 +123,8 @@ def _field(obj: Any, key: str, kind: type, where: str) -> Any:
 
 def read_squad_examples(path: PathLike, is_training: bool, version_2_with_negative: bool = False
                         ) -> Tuple[List[SquadExample], Dict[str, int]]:
-    """The examples of a SQuAD-layout JSON file, and counts: ``questions``, ``impossible``,
+    """The examples of a SQuAD-layout JSON file, and counts: ``questions``, ``answered`` (with at
+    least one gold answer), ``impossible``,
     ``skipped`` (training answers that Google's reader drops: their whitespace-normalised text is not
     found in their words) and ``duplicate_ids``.
 
@@ -139,7 +140,7 @@ def read_squad_examples(path: PathLike, is_training: bool, version_2_with_negati
         raise SquadDataError(f"{path} is not a readable JSON file: {err}") from None
     articles = _field(data, "data", list, str(path))
     examples: List[SquadExample] = []
-    counts = {"questions": 0, "impossible": 0, "skipped": 0, "duplicate_ids": 0}
+    counts = {"questions": 0, "answered": 0, "impossible": 0, "skipped": 0, "duplicate_ids": 0}
     seen: set = set()
     for a, article in enumerate(articles):
         for p, paragraph in enumerate(_field(article, "paragraphs", list, f"{path}: data[{a}]")):
@@ -166,6 +167,7 @@ def read_squad_examples(path: PathLike, is_training: bool, version_2_with_negati
                         raise SquadDataError(f"{at}: answer {text!r} is not the context at answer_start {start} "
                                              f"({context[start:start + len(text)]!r})")
                 counts["questions"] += 1
+                counts["answered"] += bool(answers)
                 counts["impossible"] += impossible
                 example = SquadExample(qid, question, words, [a["text"] for a in answers], spaced,
                                        is_impossible=impossible)
@@ -274,5 +276,44 @@ def convert_examples_to_features(examples: Sequence[SquadExample], tokenizer, ma
     return features
 
 
-__all__ = ["SquadDataError", "SquadExample", "SquadFeature", "convert_examples_to_features", "join_words",
+def add_unanswerable(articles: Sequence[dict], seed: int = 12345) -> Tuple[List[dict], Dict[str, int]]:
+    """A SQuAD 2.0-style set from SQuAD 1.1 articles: every question kept, plus the same question
+    asked of another paragraph of its article (drawn with ``seed``) whose context contains none of
+    its answers (compared lower-cased), as an impossible question with id ``ID_unanswerable``.
+
+    These negatives are easier than SQuAD 2.0's, which crowd workers wrote to look answerable
+    from the paragraph they are asked of: here the paragraph is often simply about something else.
+
+    Returns:
+        A new ``data`` list and counts ``questions``, ``unanswerable`` and ``no_other_paragraph``
+        (questions whose every other paragraph contains one of their answers).
+    """
+    import copy
+    import random
+
+    rng = random.Random(seed)
+    out = copy.deepcopy(list(articles))
+    counts = {"questions": 0, "unanswerable": 0, "no_other_paragraph": 0}
+    for article in out:
+        paragraphs = article["paragraphs"]
+        lowered = [p["context"].lower() for p in paragraphs]
+        added: List[List[dict]] = [[] for _ in paragraphs]
+        for index, paragraph in enumerate(paragraphs):
+            for qa in paragraph["qas"]:
+                counts["questions"] += 1
+                answers = [a["text"].lower() for a in qa.get("answers", [])]
+                others = [j for j in range(len(paragraphs))
+                          if j != index and not any(a in lowered[j] for a in answers)]
+                if not others:
+                    counts["no_other_paragraph"] += 1
+                    continue
+                added[rng.choice(others)].append({"id": f"{qa['id']}_unanswerable", "question": qa["question"],
+                                                  "answers": [], "is_impossible": True})
+                counts["unanswerable"] += 1
+        for paragraph, extra in zip(paragraphs, added):
+            paragraph["qas"].extend(extra)
+    return out, counts
+
+
+__all__ = ["SquadDataError", "SquadExample", "add_unanswerable", "SquadFeature", "convert_examples_to_features", "join_words",
            "read_squad_examples", "split_words"]
