@@ -32,6 +32,19 @@ def busy_seconds() -> float:
     return sum(getattr(t, f, 0.0) for f in ("user", "nice", "system", "irq", "softirq", "steal"))
 
 
+def run_measured(cmd: list[str], cwd: str | os.PathLike | None = None) -> tuple[float, float]:
+    """Run ``cmd`` in the foreground; returns (wall seconds, cores other processes used meanwhile)."""
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    busy, start = busy_seconds(), time.perf_counter()
+    subprocess.run(cmd, cwd=cwd, check=True, env=dict(os.environ, GLOG_v="3", USE_TF="0"))
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    own = (after.ru_utime - usage.ru_utime) + (after.ru_stime - usage.ru_stime)
+    return wall, max(0.0, (busy_seconds() - busy - own) / wall)
+
+
 def spawn(script: str | os.PathLike, args: list[str], env: dict | None = None) -> dict:
     """Run ``script --worker ARGS`` in a fresh process (``env``: extra environment variables); its
     last stdout line is JSON.

@@ -35,6 +35,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.common import run_measured  # noqa: E402
+
 CONFIG = ROOT / "configs" / "classifier_rt_polarity.yaml"
 
 
@@ -55,26 +57,11 @@ def prepare(work: Path) -> tuple[Path, Path]:
     return converted, records
 
 
-def run_measured(cmd: list[str]) -> tuple[float, float]:
-    """Run ``cmd`` in the foreground; returns (wall seconds, cores other processes used meanwhile)."""
-    import resource
-
-    from benchmarks.common import busy_seconds
-
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    busy, start = busy_seconds(), time.perf_counter()
-    subprocess.run(cmd, cwd=ROOT, check=True, env=dict(os.environ, GLOG_v="3", USE_TF="0"))
-    wall = time.perf_counter() - start
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    own = (after.ru_utime - usage.ru_utime) + (after.ru_stime - usage.ru_stime)
-    return wall, max(0.0, (busy_seconds() - busy - own) / wall)
-
-
 def ours(seed: int, converted: Path, records: Path, out: Path, epochs: float) -> dict:
     cmd = [sys.executable, str(ROOT / "run_classifier.py"), "--config", str(CONFIG), "--data_dir", str(records),
            "--init_checkpoint", str(converted), "--output_dir", str(out), f"--seed={seed}", f"--epochs={epochs}",
            "--resume=false", "--progress=false", "--keep_checkpoint_max=1"]
-    wall, background = run_measured(cmd)
+    wall, background = run_measured(cmd, ROOT)
     results = json.loads((out / "all_results.json").read_text())
     windows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     windows = [w for w in windows if w["event"] == "train"]
@@ -88,7 +75,7 @@ def hf(seed: int, records: Path, out: Path, epochs: float) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     cmd = [sys.executable, __file__, "--hf-worker", "--seed", str(seed), "--records", str(records),
            "--epochs", str(epochs), "--out", str(out / "hf_results.json")]
-    wall, background = run_measured(cmd)
+    wall, background = run_measured(cmd, ROOT)
     results = json.loads((out / "hf_results.json").read_text())
     results.update(wall_s=wall, background_cores=background)
     return results

@@ -41,6 +41,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.common import run_measured  # noqa: E402
+
 CONFIG = ROOT / "configs" / "ner_msra.yaml"
 PRETRAINED = ROOT / "output" / "pretrain_zh_small" / "pretrain" / "checkpoints" / "pretrain-00003000.ckpt"
 TYPES = ("LOC", "ORG", "PER")
@@ -63,21 +65,6 @@ def prepare(work: Path, pretrained: Path) -> tuple[Path, Path]:
     return records, hf_dir
 
 
-def run_measured(cmd: list[str]) -> tuple[float, float]:
-    """Run ``cmd`` in the foreground; returns (wall seconds, cores other processes used meanwhile)."""
-    import resource
-
-    from benchmarks.common import busy_seconds
-
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    busy, start = busy_seconds(), time.perf_counter()
-    subprocess.run(cmd, cwd=ROOT, check=True, env=dict(os.environ, GLOG_v="3", USE_TF="0"))
-    wall = time.perf_counter() - start
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    own = (after.ru_utime - usage.ru_utime) + (after.ru_stime - usage.ru_stime)
-    return wall, max(0.0, (busy_seconds() - busy - own) / wall)
-
-
 def ours(seed: int, head: str, pretrained: Path | None, records: Path, out: Path, epochs: float) -> dict:
     if not (out / "all_results.json").exists():
         cmd = [sys.executable, str(ROOT / "run_ner.py"), "--config", str(CONFIG), "--data_dir", str(records),
@@ -86,7 +73,7 @@ def ours(seed: int, head: str, pretrained: Path | None, records: Path, out: Path
                "--keep_checkpoint_max=1"]
         if pretrained:
             cmd.append(f"--init_checkpoint={pretrained}")
-        wall, background = run_measured(cmd)
+        wall, background = run_measured(cmd, ROOT)
         (out / "measured.json").write_text(json.dumps({"wall_s": wall, "background_cores": background}))
     results = json.loads((out / "all_results.json").read_text())
     windows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
@@ -107,7 +94,7 @@ def hf(seed: int, head: str, hf_dir: Path | None, records: Path, out: Path, epoc
                str(records), "--epochs", str(epochs), "--out", str(path)]
         if hf_dir:
             cmd += ["--hf-dir", str(hf_dir)]
-        wall, background = run_measured(cmd)
+        wall, background = run_measured(cmd, ROOT)
         data = json.loads(path.read_text())
         data.update(wall_s=wall, background_cores=background)
         path.write_text(json.dumps(data, indent=2) + "\n")

@@ -240,15 +240,17 @@ def _finetune_locked(config, task: FinetuneTask, run_plan: Plan, output: Path) -
     results: dict = task.summary()
     best_path = output / "best_model.ckpt"
 
+    final_eval: dict = {}  # split -> (metrics, predictions) of the weights in memory, when they are the best
     if config.do_train:
-        results.update(_train(config, task, network, run_plan, output))
-        if best_path.exists() and (config.do_eval or config.do_predict):
+        train_results, final_eval = _train(config, task, network, run_plan, output)
+        results.update(train_results)
+        if best_path.exists() and (config.do_eval or config.do_predict) and not final_eval:
             load_checkpoint_into(network, best_path)
 
     output.mkdir(parents=True, exist_ok=True)
     if config.do_eval:
         for split in run_plan.eval_splits:
-            metrics, predictions = task.evaluate(network, split, config)
+            metrics, predictions = final_eval.get(split) or task.evaluate(network, split, config)
             print(format_metrics(split, metrics), flush=True)
             results.update({f"{split}_{k}": v for k, v in metrics.items()})
             task.write_predictions(output, split, predictions)
@@ -269,8 +271,10 @@ def _schedule(config, total_steps: int):
     return selected
 
 
-def _train(config, task: FinetuneTask, network, run_plan: Plan, output: Path) -> dict:
-    """The training loop; returns the ``train_*`` and ``best_step`` results."""
+def _train(config, task: FinetuneTask, network, run_plan: Plan, output: Path) -> tuple[dict, dict]:
+    """The training loop; returns the ``train_*`` and ``best_step`` results, and when the final
+    weights are the best ones and were just evaluated, that evaluation (split -> (metrics,
+    predictions)), so that it is not computed again."""
     from tqdm import tqdm
 
     from .checkpoint_manager import CheckpointManager
@@ -314,6 +318,7 @@ def _train(config, task: FinetuneTask, network, run_plan: Plan, output: Path) ->
 
     eval_every = config.eval_every or steps_per_epoch
     save_every = config.save_checkpoint_steps or eval_every
+    final_eval: dict = {}
     bar = tqdm(total=total_steps, initial=step, disable=not config.progress, unit="step")
     window = {"loss": 0.0, "n": 0, "overflow": 0, "examples": 0, "seconds": 0.0}
     epoch = batches // batches_per_epoch
@@ -352,9 +357,10 @@ def _train(config, task: FinetuneTask, network, run_plan: Plan, output: Path) ->
                 append_jsonl(metrics_path, record)
                 window.update(loss=0.0, n=0, overflow=0, examples=0, seconds=0.0)
             if eval_splits and (step % eval_every == 0 or step == total_steps):
-                scores = {}
+                scores, evaluated = {}, {}
                 for split in eval_splits:
-                    scores[split], _ = task.evaluate(network, split, config)
+                    evaluated[split] = task.evaluate(network, split, config)
+                    scores[split] = evaluated[split][0]
                     logger.info("step %d %s", step, format_metrics(split, scores[split]))
                 append_jsonl(metrics_path, {"event": "eval", "step": step, "epoch": epoch, **{
                     f"{s}_{k}": v for s, m in scores.items() for k, v in m.items()}})
@@ -363,6 +369,7 @@ def _train(config, task: FinetuneTask, network, run_plan: Plan, output: Path) ->
                     best = {"step": step, "metric": best_metric, "split": eval_splits[0], "value": value}
                     save_weights(network, best_path)
                     write_json(best_json, best)
+                final_eval = evaluated if best["step"] == step else {}
                 tick = time.perf_counter()
             if step % save_every == 0 or step == total_steps:
                 manager.save(step_fn.state(), step, batches, epoch)
@@ -376,9 +383,10 @@ def _train(config, task: FinetuneTask, network, run_plan: Plan, output: Path) ->
         save_weights(network, best_path)
     if metrics_path.exists():
         plot_loss_curve(metrics_path, output / "loss_curve.png", [("loss", "training loss")])
-    return {"train_steps": step, "train_epochs": round(batches / batches_per_epoch, 3),
-            "train_examples": task.examples(config.train_split), **run_totals(read_metrics(metrics_path)),
-            "best_step": best["step"]}
+    results = {"train_steps": step, "train_epochs": round(batches / batches_per_epoch, 3),
+               "train_examples": task.examples(config.train_split), **run_totals(read_metrics(metrics_path)),
+               "best_step": best["step"]}
+    return results, (final_eval if best["step"] == step else {})
 
 
 def run_main(config_cls: type, make_task, argv: Optional[Sequence[str]], description: str,

@@ -1,0 +1,310 @@
+"""SQuAD v1.1 on real data against HuggingFace: all-MiniLM-L6-v2 fine-tuned on a subset of the
+official training set and scored on the full dev set (10,570 questions).
+
+Records: ``tools/create_squad_data.py --task squad_v1 --max_train_questions N`` (by default 6,400
+questions drawn uniformly with seed 12345 from the 87,599 of train-v1.1.json, one epoch: what
+lets HuggingFace's side train in under an hour on 2 CPU cores; max_seq_length 384, doc_stride
+128, max_query_length 64). Per seed, ours (``run_squad.py --config configs/squad_v1.yaml``, GRAPH
+mode) and then HuggingFace (transformers ``BertForQuestionAnswering`` from the same checkpoint,
+PyTorch on 2 threads) train in fresh processes one after the other on the SAME windows (token
+ids, masks and start/end positions read from our records), with the same hyperparameters (the
+config: bias-corrected AdamW lr 1e-4, weight decay 0.01 off LayerNorm and biases, 10% warmup then
+linear decay, batch 32 with the last partial batch dropped, dropout 0.1, clip 1.0). HF
+computes its own loss (cross-entropy over all 384 positions; ours leaves the padding out). The
+final weights are scored once.
+
+Evaluation end to end is timed for each side in a fresh process from the dev JSON to the scores:
+ours = ``tools/create_squad_data.py --predict_file dev-v1.1.json`` then ``run_squad.py --do_train
+false``; HF = the same feature code (src.data.squad_data) in-process, the model's forward in
+batches of 64 under ``torch.no_grad``, then the same postprocessing (src.squad_postprocess) and
+the official v1.1 arithmetic (src.squad_metrics)::
+
+    .venv/bin/python benchmarks/squad_minilm.py                        # 1 seed, about 90 min
+    .venv/bin/python benchmarks/squad_minilm.py --train-questions 320 --epochs 1 --dev-articles 2   # a quick look
+
+A run whose results exist under the same settings is not run again, so an interrupted benchmark
+continues where it stopped. Prints a Markdown table and, with ``--json PATH``, the raw numbers.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import math
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.common import run_measured  # noqa: E402
+
+CONFIG = ROOT / "configs" / "squad_v1.yaml"
+TOOL = ROOT / "tools" / "create_squad_data.py"
+
+
+def prepare(work: Path, train_questions: int, dev_articles: int) -> tuple[Path, Path, Path]:
+    """The converted checkpoint, the records (train subset + dev) and the dev file (made once)."""
+    from src.sample_data import fetch
+
+    minilm = fetch("minilm")
+    converted = work / "minilm.ckpt"
+    if not converted.exists():
+        subprocess.run([sys.executable, str(ROOT / "tools" / "convert_checkpoint.py"), "--input", str(minilm),
+                        "--output", str(converted)], check=True)
+    squad = fetch("squad_v1")
+    dev = squad / "dev-v1.1.json"
+    if dev_articles:
+        dev = work / f"dev-v1.1-first{dev_articles}.json"
+        if not dev.exists():
+            data = json.loads((squad / "dev-v1.1.json").read_text(encoding="utf-8"))
+            dev.write_text(json.dumps({"version": "1.1", "data": data["data"][:dev_articles]}), encoding="utf-8")
+    records = work / "records"
+    if not (records / "dataset.json").exists():
+        subprocess.run([sys.executable, str(TOOL), "--train_file", str(squad / "train-v1.1.json"), "--predict_file",
+                        str(dev), "--max_train_questions", str(train_questions), "--vocab_file",
+                        str(minilm / "vocab.txt"), "--output_dir", str(records), "--progress", "false"], check=True)
+    return converted, records, dev
+
+
+def ours(seed: int, converted: Path, records: Path, dev: Path, out: Path, epochs: float) -> dict:
+    from src.sample_data import fetch
+
+    if not (out / "all_results.json").exists():
+        cmd = [sys.executable, str(ROOT / "run_squad.py"), "--config", str(CONFIG), "--data_dir", str(records),
+               "--output_dir", str(out), "--init_checkpoint", str(converted), f"--seed={seed}", f"--epochs={epochs}",
+               "--eval_every=1000000000", "--progress=false", "--keep_checkpoint_max=1"]
+        wall, background = run_measured(cmd, ROOT)
+        (out / "measured.json").write_text(json.dumps({"wall_s": wall, "background_cores": background}))
+    if not (out / "eval" / "all_results.json").exists():
+        eval_records = out / "eval_records"
+        subprocess.run(["rm", "-rf", str(eval_records)], check=True)
+        vocab = fetch("minilm") / "vocab.txt"
+        features_s, bg1 = run_measured([sys.executable, str(TOOL), "--predict_file", str(dev), "--vocab_file",
+                                        str(vocab), "--output_dir", str(eval_records), "--progress", "false"], ROOT)
+        model_s, bg2 = run_measured([sys.executable, str(ROOT / "run_squad.py"), "--config", str(CONFIG),
+                                     "--data_dir", str(eval_records), "--output_dir", str(out / "eval"),
+                                     "--init_checkpoint", str(out / "best_model.ckpt"), "--do_train=false",
+                                     "--progress=false"], ROOT)
+        (out / "eval_measured.json").write_text(json.dumps({
+            "eval_features_s": features_s, "eval_model_s": model_s, "eval_wall_s": features_s + model_s,
+            "eval_background_cores": max(bg1, bg2)}))
+    results = json.loads((out / "all_results.json").read_text())
+    again = json.loads((out / "eval" / "all_results.json").read_text())
+    windows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    windows = [w for w in windows if w["event"] == "train"]
+    steady = windows[1:] or windows
+    return {"exact_match": results["dev_exact_match"], "f1": results["dev_f1"],
+            "eval_again_f1": again["dev_f1"], "questions": results["dev_examples"],
+            "samples_per_second": results["train_samples_per_second"],
+            "steady_samples_per_second": statistics.median(w["samples_per_second"] for w in steady),
+            "train_loss": results["train_loss"], "train_steps": results["train_steps"],
+            **json.loads((out / "measured.json").read_text()),
+            **json.loads((out / "eval_measured.json").read_text())}
+
+
+def hf(seed: int, records: Path, dev: Path, out: Path, epochs: float) -> dict:
+    path = out / "hf_results.json"
+    out.mkdir(parents=True, exist_ok=True)
+    if not path.exists():
+        cmd = [sys.executable, __file__, "--hf-worker", "--seed", str(seed), "--records", str(records), "--epochs",
+               str(epochs), "--out", str(out)]
+        wall, background = run_measured(cmd, ROOT)
+        data = json.loads(path.read_text())
+        data.update(wall_s=wall, background_cores=background)
+        path.write_text(json.dumps(data, indent=2) + "\n")
+    data = json.loads(path.read_text())
+    if "eval_wall_s" not in data:
+        cmd = [sys.executable, __file__, "--hf-eval-worker", "--dev", str(dev), "--out", str(out)]
+        wall, background = run_measured(cmd, ROOT)
+        scores = json.loads((out / "hf_eval.json").read_text())
+        data.update(eval_wall_s=wall, eval_background_cores=background, exact_match=scores["exact_match"],
+                    f1=scores["f1"], questions=scores["total"], eval_model_s=scores["model_s"],
+                    eval_features_s=scores["features_s"])
+        path.write_text(json.dumps(data, indent=2) + "\n")
+    return data
+
+
+def hf_worker(seed: int, records: Path, epochs: float, out: Path) -> None:
+    """HuggingFace fine-tuning on the records' windows (runs in its own process); saves the model."""
+    os.environ.setdefault("USE_TF", "0")
+    import numpy as np
+    import torch
+    import transformers
+
+    from src.config import SquadConfig, parse_config
+    from src.data.records import read_batches
+    from src.sample_data import fetch
+
+    torch.set_num_threads(2)
+    torch.manual_seed(seed)
+    config = parse_config(SquadConfig, ["--config", str(CONFIG)])
+    settings = config.optimizer.adamw
+    info = json.loads((records / "dataset.json").read_text())
+    batch = next(read_batches(records / info["splits"]["train"]["file"], batch_size=10 ** 7))
+    train = {k: torch.from_numpy(np.asarray(v, dtype=np.int64)) for k, v in batch.items()}
+    model = transformers.BertForQuestionAnswering.from_pretrained(
+        fetch("minilm"), hidden_dropout_prob=config.model.hidden_dropout_prob,
+        attention_probs_dropout_prob=config.model.attention_probs_dropout_prob)
+    no_decay = ("bias", "LayerNorm.weight")
+    optimizer = torch.optim.AdamW(
+        [{"params": [p for n, p in model.named_parameters() if not n.endswith(no_decay)],
+          "weight_decay": settings.weight_decay},
+         {"params": [p for n, p in model.named_parameters() if n.endswith(no_decay)], "weight_decay": 0.0}],
+        lr=settings.learning_rate, betas=(settings.beta1, settings.beta2), eps=settings.eps)
+    n, batch_size = len(train["input_ids"]), config.batch_size
+    per_epoch = n // batch_size
+    total = max(1, math.ceil(epochs * per_epoch))
+    scheduler = transformers.get_linear_schedule_with_warmup(optimizer, int(total * config.warmup_proportion), total)
+    generator = torch.Generator().manual_seed(seed)
+    model.train()
+    step, seconds, losses, steady = 0, 0.0, [], []
+    while step < total:
+        order = torch.randperm(n, generator=generator)
+        for b in range(per_epoch):
+            if step >= total:
+                break
+            idx = order[b * batch_size:(b + 1) * batch_size]
+            tick = time.perf_counter()
+            loss = model(input_ids=train["input_ids"][idx], attention_mask=train["input_mask"][idx],
+                         token_type_ids=train["segment_ids"][idx], start_positions=train["start_positions"][idx, 0],
+                         end_positions=train["end_positions"][idx, 0]).loss
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), config.clip_norm)
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad()
+            elapsed = time.perf_counter() - tick
+            seconds += elapsed
+            step += 1
+            losses.append(float(loss))
+            if step > 10:
+                steady.append(batch_size / elapsed)
+            if step % 50 == 0:
+                print(f"hf step {step}/{total} loss {statistics.mean(losses[-50:]):.4f} "
+                      f"{step * batch_size / seconds:.1f} samples/s", flush=True)
+    model.save_pretrained(out / "hf_model")
+    result = {"samples_per_second": step * batch_size / seconds,
+              "steady_samples_per_second": statistics.median(steady) if steady else step * batch_size / seconds,
+              "train_loss": sum(losses) / len(losses), "train_steps": step}
+    (out / "hf_results.json").write_text(json.dumps(result, indent=2) + "\n")
+
+
+def hf_eval_worker(dev: Path, out: Path) -> None:
+    """HuggingFace evaluation end to end: dev JSON -> features -> logits -> predictions -> scores."""
+    os.environ.setdefault("USE_TF", "0")
+    import numpy as np
+    import torch
+    import transformers
+
+    from src.config import SquadConfig, parse_config
+    from src.data.squad_data import convert_examples_to_features, read_squad_examples
+    from src.sample_data import fetch
+    from src.squad_metrics import evaluate_v1
+    from src.squad_postprocess import write_predictions
+    from src.tokenization import tokenizer_for_vocab
+
+    torch.set_num_threads(2)
+    config = parse_config(SquadConfig, ["--config", str(CONFIG)])
+    tick = time.perf_counter()
+    tokenizer = tokenizer_for_vocab(fetch("minilm") / "vocab.txt")
+    examples, _ = read_squad_examples(dev, is_training=False)
+    features = convert_examples_to_features(examples, tokenizer, config.model.seq_length, config.doc_stride,
+                                            config.max_query_length)
+    features_s = time.perf_counter() - tick
+    model = transformers.BertForQuestionAnswering.from_pretrained(out / "hf_model").eval()
+    arrays = {k: torch.tensor([getattr(f, k) for f in features]) for k in ("input_ids", "input_mask", "segment_ids")}
+    logits = {}
+    tick = time.perf_counter()
+    with torch.no_grad():
+        for b in range(0, len(features), config.eval_batch_size):
+            sl = slice(b, b + config.eval_batch_size)
+            output = model(input_ids=arrays["input_ids"][sl], attention_mask=arrays["input_mask"][sl],
+                           token_type_ids=arrays["segment_ids"][sl])
+            for i, feature in enumerate(features[sl]):
+                logits[feature.unique_id] = (output.start_logits[i].numpy().astype(np.float32),
+                                             output.end_logits[i].numpy().astype(np.float32))
+    model_s = time.perf_counter() - tick
+    predictions, _, _ = write_predictions(examples, features, logits, config.n_best_size, config.max_answer_length,
+                                          tokenizer.do_lower_case)
+    scores = evaluate_v1(json.loads(dev.read_text(encoding="utf-8"))["data"], predictions)
+    (out / "hf_predictions.json").write_text(json.dumps(predictions, ensure_ascii=False) + "\n")
+    (out / "hf_eval.json").write_text(json.dumps({**scores, "features_s": features_s, "model_s": model_s}) + "\n")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[1])
+    parser.add_argument("--sides", nargs="+", choices=("ours", "hf"), default=["ours", "hf"])
+    parser.add_argument("--train-questions", type=int, default=6400, help="training subset size (0: all)")
+    parser.add_argument("--epochs", type=float, default=1.0, help="passes over the training subset")
+    parser.add_argument("--dev-articles", type=int, default=0, help="score the first K dev articles only (0: all)")
+    parser.add_argument("--workdir", default=str(ROOT / "output" / "squad_minilm"))
+    parser.add_argument("--json", default="", help="write the raw numbers here")
+    parser.add_argument("--hf-worker", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--hf-eval-worker", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--seed", type=int, default=1, help=argparse.SUPPRESS)
+    parser.add_argument("--records", default="", help=argparse.SUPPRESS)
+    parser.add_argument("--dev", default="", help=argparse.SUPPRESS)
+    parser.add_argument("--out", default="", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.hf_worker:
+        hf_worker(args.seed, Path(args.records), args.epochs, Path(args.out))
+        return 0
+    if args.hf_eval_worker:
+        hf_eval_worker(Path(args.dev), Path(args.out))
+        return 0
+
+    epochs = args.epochs
+    tag = hashlib.sha256(CONFIG.read_bytes()).hexdigest()[:8]
+    work = Path(args.workdir) / f"q{args.train_questions}-dev{args.dev_articles or 'all'}-config{tag}"
+    work.mkdir(parents=True, exist_ok=True)
+    converted, records, dev = prepare(work, args.train_questions, args.dev_articles)
+    runs = []
+    for seed in args.seeds:
+        for side in args.sides:
+            out = work / f"{side}-epochs{epochs:g}-seed{seed}"
+            result = (ours(seed, converted, records, dev, out, epochs) if side == "ours"
+                      else hf(seed, records, dev, out, epochs))
+            runs.append({"seed": seed, "side": side, **result})
+            print(json.dumps(runs[-1]), flush=True)
+
+    info = json.loads((records / "dataset.json").read_text())
+    train = info["splits"]["train"]
+    print(f"\nSQuAD v1.1: all-MiniLM-L6-v2, {train['questions']:,} training questions ({train['examples']:,} windows) "
+          f"drawn from {train['questions_in_file']:,}, seq 384, doc_stride 128, batch 32, {epochs:g} epochs, seeds "
+          f"{', '.join(map(str, args.seeds))}; dev: {runs[0]['questions']:,} questions\n")
+    print("| model | EM | F1 | train samples/s | steady samples/s | train wall (s) | eval end to end (s) "
+          "| eval features (s) | background cores |")
+    print("| --- " * 9 + "|")
+    groups: dict = {}
+    for run in runs:
+        groups.setdefault(run["side"], []).append(run)
+    summary = {}
+    for side, group in groups.items():
+        mean = {k: statistics.mean(r[k] for r in group) for k in ("exact_match", "f1", "samples_per_second",
+                                                                  "steady_samples_per_second", "wall_s",
+                                                                  "eval_wall_s", "eval_features_s")}
+        summary[side] = mean
+        background = max(max(r["background_cores"], r["eval_background_cores"]) for r in group)
+        name = "ours (run_squad.py)" if side == "ours" else "HF BertForQuestionAnswering"
+        print(f"| {name} | {mean['exact_match']:.2f} | {mean['f1']:.2f} | {mean['samples_per_second']:.1f} | "
+              f"{mean['steady_samples_per_second']:.1f} | {mean['wall_s']:.0f} | {mean['eval_wall_s']:.0f} | "
+              f"{mean['eval_features_s']:.0f} | {background:.2f} |")
+    a, b = summary.get("ours"), summary.get("hf")
+    if a and b:
+        print(f"\nours - HF: EM {a['exact_match'] - b['exact_match']:+.2f}, F1 {a['f1'] - b['f1']:+.2f} points; "
+              f"training samples/s {a['samples_per_second'] / b['samples_per_second']:.2f}x (steady "
+              f"{a['steady_samples_per_second'] / b['steady_samples_per_second']:.2f}x); evaluation end to end "
+              f"{b['eval_wall_s'] / a['eval_wall_s']:.2f}x")
+    if args.json:
+        Path(args.json).write_text(json.dumps({"epochs": epochs, "runs": runs, "summary": summary}, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
