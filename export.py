@@ -1,4 +1,4 @@
-"""Export a fine-tuned sequence classifier or NER tagger to MindIR for inference (the zoo's export.py)::
+"""Export a fine-tuned sequence classifier, NER tagger or SQuAD model to MindIR for inference (the zoo's export.py)::
 
     python export.py --run_config output/classifier/config.yaml \\
         --checkpoint output/classifier/checkpoints/classifier-00001000.ckpt --output export/classifier
@@ -15,6 +15,8 @@ defaults to the run config's, else to the checkpoint's classifier. The graph tak
 A run_ner.py run (its config has ``use_crf``) exports the tagger with its decoding in the graph
 (Viterbi for the CRF): inputs ``input_ids, input_mask, segment_ids, label_mask`` int32 [B, S],
 output the tag ids int32 [B, S] (the label list is the records' dataset.json).
+A run_squad.py run (its config has ``n_best_size``) exports the span model: the three inputs, and
+float32 start and end logits [B, S] (postprocess them with src/squad_postprocess.py).
 ``--format MINDIR`` works on every backend; AIR needs Ascend; ONNX uses MindSpore's deprecated
 exporter, which cannot export the exact ``gelu`` activation (see src/export.py).
 """

@@ -10,8 +10,8 @@ PyTorch on 2 threads) train in fresh processes one after the other on the SAME w
 ids, masks and start/end positions read from our records), with the same hyperparameters (the
 config: bias-corrected AdamW lr 1e-4, weight decay 0.01 off LayerNorm and biases, 10% warmup then
 linear decay, batch 32 with the last partial batch dropped, dropout 0.1, clip 1.0). HF
-computes its own loss (cross-entropy over all 384 positions; ours leaves the padding out). The
-final weights are scored once.
+computes its own loss (cross-entropy over all 384 positions; ours leaves the padding out), or with
+``--hf-loss masked`` this project's. The final weights are scored once.
 
 Evaluation end to end is timed for each side in a fresh process from the dev JSON to the scores:
 ours = ``tools/create_squad_data.py --predict_file dev-v1.1.json`` then ``run_squad.py --do_train
@@ -21,6 +21,8 @@ the official v1.1 arithmetic (src.squad_metrics)::
 
     .venv/bin/python benchmarks/squad_minilm.py                        # 1 seed, about 90 min
     .venv/bin/python benchmarks/squad_minilm.py --train-questions 320 --epochs 1 --dev-articles 2   # a quick look
+    .venv/bin/python benchmarks/squad_minilm.py --sides ours --v2-style   # + the SQuAD 2.0-style set, 15 min more
+    .venv/bin/python benchmarks/squad_minilm.py --sides hf --hf-loss masked   # HF with our masked span loss
 
 A run whose results exist under the same settings is not run again, so an interrupted benchmark
 continues where it stopped. Prints a Markdown table and, with ``--json PATH``, the raw numbers.
@@ -107,12 +109,45 @@ def ours(seed: int, converted: Path, records: Path, dev: Path, out: Path, epochs
             **json.loads((out / "eval_measured.json").read_text())}
 
 
-def hf(seed: int, records: Path, dev: Path, out: Path, epochs: float) -> dict:
+def v2_style(work: Path, out: Path) -> dict:
+    """Our trained model on the SQuAD 2.0-style set built from v1.1 dev (tools/create_squad_data.py
+    --task squad_v1_unanswerable), scored as v2.0 at the default threshold (0.0) and at the best
+    F1 threshold from the null odds (predictions recomputed from nbest + null odds, no new run)."""
+    from src.data.squad_records import gold_dataset, read_split_index
+    from src.sample_data import fetch
+    from src.squad_metrics import evaluate_v2
+
+    records = work / "v2style_records"
+    if not (records / "dataset.json").exists():
+        subprocess.run([sys.executable, str(TOOL), "--task", "squad_v1_unanswerable", "--vocab_file",
+                        str(fetch("minilm") / "vocab.txt"), "--output_dir", str(records), "--progress", "false"],
+                       check=True)
+    run = out / "v2style"
+    if not (run / "all_results.json").exists():
+        subprocess.run([sys.executable, str(ROOT / "run_squad.py"), "--config", str(CONFIG), "--data_dir",
+                        str(records), "--output_dir", str(run), "--init_checkpoint", str(out / "best_model.ckpt"),
+                        "--do_train=false", "--version_2_with_negative=true", "--progress=false"], check=True,
+                       env=dict(os.environ, GLOG_v="3"))
+    results = json.loads((run / "all_results.json").read_text())
+    info = json.loads((records / "dataset.json").read_text())
+    examples, _ = read_split_index(records, info["splits"]["dev"])
+    nbest = json.loads((run / "nbest_predictions_dev.json").read_text(encoding="utf-8"))
+    null_odds = json.loads((run / "null_odds_dev.json").read_text())
+    threshold = results["dev_best_f1_thresh"]
+    predictions = {q: ("" if null_odds[q] > threshold else next((n["text"] for n in entries if n["text"]), ""))
+                   for q, entries in nbest.items()}
+    at_best = evaluate_v2(gold_dataset(examples), predictions, null_odds)
+    return {"questions": info["splits"]["dev"]["questions"], "unanswerable": info["splits"]["dev"]["impossible"],
+            "default": {k[4:]: v for k, v in results.items() if k.startswith("dev_")},
+            "best_threshold": threshold, "at_best": at_best}
+
+
+def hf(seed: int, records: Path, dev: Path, out: Path, epochs: float, loss_kind: str = "hf") -> dict:
     path = out / "hf_results.json"
     out.mkdir(parents=True, exist_ok=True)
     if not path.exists():
         cmd = [sys.executable, __file__, "--hf-worker", "--seed", str(seed), "--records", str(records), "--epochs",
-               str(epochs), "--out", str(out)]
+               str(epochs), "--out", str(out), "--hf-loss", loss_kind]
         wall, background = run_measured(cmd, ROOT)
         data = json.loads(path.read_text())
         data.update(wall_s=wall, background_cores=background)
@@ -129,8 +164,19 @@ def hf(seed: int, records: Path, dev: Path, out: Path, epochs: float) -> dict:
     return data
 
 
-def hf_worker(seed: int, records: Path, epochs: float, out: Path) -> None:
-    """HuggingFace fine-tuning on the records' windows (runs in its own process); saves the model."""
+def masked_span_loss(start_logits, end_logits, start_positions, end_positions, input_mask):
+    """This project's span loss in PyTorch: the mean of start and end cross-entropy with the padding
+    left out of the softmax (src.training.span_loss)."""
+    import torch
+
+    bias = (1.0 - input_mask.float()) * -10000.0
+    return sum(torch.nn.functional.cross_entropy(logits + bias, positions)
+               for logits, positions in ((start_logits, start_positions), (end_logits, end_positions))) / 2
+
+
+def hf_worker(seed: int, records: Path, epochs: float, out: Path, loss_kind: str = "hf") -> None:
+    """HuggingFace fine-tuning on the records' windows (runs in its own process); saves the model.
+    ``loss_kind`` "hf": the model's own loss (padding in the softmax); "masked": this project's."""
     os.environ.setdefault("USE_TF", "0")
     import numpy as np
     import torch
@@ -170,9 +216,12 @@ def hf_worker(seed: int, records: Path, epochs: float, out: Path) -> None:
                 break
             idx = order[b * batch_size:(b + 1) * batch_size]
             tick = time.perf_counter()
-            loss = model(input_ids=train["input_ids"][idx], attention_mask=train["input_mask"][idx],
-                         token_type_ids=train["segment_ids"][idx], start_positions=train["start_positions"][idx, 0],
-                         end_positions=train["end_positions"][idx, 0]).loss
+            output = model(input_ids=train["input_ids"][idx], attention_mask=train["input_mask"][idx],
+                           token_type_ids=train["segment_ids"][idx], start_positions=train["start_positions"][idx, 0],
+                           end_positions=train["end_positions"][idx, 0])
+            loss = output.loss if loss_kind == "hf" else masked_span_loss(
+                output.start_logits, output.end_logits, train["start_positions"][idx, 0],
+                train["end_positions"][idx, 0], train["input_mask"][idx])
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), config.clip_norm)
             optimizer.step()
@@ -245,6 +294,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dev-articles", type=int, default=0, help="score the first K dev articles only (0: all)")
     parser.add_argument("--workdir", default=str(ROOT / "output" / "squad_minilm"))
     parser.add_argument("--json", default="", help="write the raw numbers here")
+    parser.add_argument("--hf-loss", choices=("hf", "masked"), default="hf",
+                        help="HuggingFace's side: its own loss (padding in the softmax) or this project's masked one")
+    parser.add_argument("--v2-style", action="store_true", help="also score our model (first seed) on the "
+                        "SQuAD 2.0-style set built from v1.1 dev (tools/create_squad_data.py --task "
+                        "squad_v1_unanswerable), about 15 minutes")
     parser.add_argument("--hf-worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--hf-eval-worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--seed", type=int, default=1, help=argparse.SUPPRESS)
@@ -253,7 +307,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default="", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.hf_worker:
-        hf_worker(args.seed, Path(args.records), args.epochs, Path(args.out))
+        hf_worker(args.seed, Path(args.records), args.epochs, Path(args.out), args.hf_loss)
         return 0
     if args.hf_eval_worker:
         hf_eval_worker(Path(args.dev), Path(args.out))
@@ -267,9 +321,10 @@ def main(argv: list[str] | None = None) -> int:
     runs = []
     for seed in args.seeds:
         for side in args.sides:
-            out = work / f"{side}-epochs{epochs:g}-seed{seed}"
+            loss = "" if side == "ours" or args.hf_loss == "hf" else f"-{args.hf_loss}loss"
+            out = work / f"{side}{loss}-epochs{epochs:g}-seed{seed}"
             result = (ours(seed, converted, records, dev, out, epochs) if side == "ours"
-                      else hf(seed, records, dev, out, epochs))
+                      else hf(seed, records, dev, out, epochs, args.hf_loss))
             runs.append({"seed": seed, "side": side, **result})
             print(json.dumps(runs[-1]), flush=True)
 
@@ -301,8 +356,21 @@ def main(argv: list[str] | None = None) -> int:
               f"training samples/s {a['samples_per_second'] / b['samples_per_second']:.2f}x (steady "
               f"{a['steady_samples_per_second'] / b['steady_samples_per_second']:.2f}x); evaluation end to end "
               f"{b['eval_wall_s'] / a['eval_wall_s']:.2f}x")
+    v2 = None
+    if args.v2_style and "ours" in args.sides:
+        v2 = v2_style(work, work / f"ours-epochs{epochs:g}-seed{args.seeds[0]}")
+        print(f"\nSQuAD 2.0-style set from v1.1 dev: {v2['questions']:,} questions, {v2['unanswerable']:,} of them "
+              "unanswerable; ours (trained on v1.1 only), v2.0 scoring\n")
+        print("| threshold | exact | F1 | HasAns exact | HasAns F1 | NoAns exact | NoAns F1 |")
+        print("| --- | --- | --- | --- | --- | --- | --- |")
+        d, b = v2["default"], v2["at_best"]
+        print(f"| 0.0 (default) | {d['exact']:.2f} | {d['f1']:.2f} | {d['HasAns_exact']:.2f} | {d['HasAns_f1']:.2f} | "
+              f"{d['NoAns_exact']:.2f} | {d['NoAns_f1']:.2f} |")
+        print(f"| {v2['best_threshold']:.3f} (best F1 from the null odds) | {b['exact']:.2f} | {b['f1']:.2f} | "
+              f"{b['HasAns_exact']:.2f} | {b['HasAns_f1']:.2f} | {b['NoAns_exact']:.2f} | {b['NoAns_f1']:.2f} |")
     if args.json:
-        Path(args.json).write_text(json.dumps({"epochs": epochs, "runs": runs, "summary": summary}, indent=2) + "\n")
+        Path(args.json).write_text(json.dumps({"epochs": epochs, "runs": runs, "summary": summary, "v2_style": v2},
+                                              indent=2) + "\n")
     return 0
 
 

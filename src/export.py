@@ -1,4 +1,4 @@
-"""Export a fine-tuned sequence classifier or NER tagger to MindIR (or AIR / ONNX) for inference.
+"""Export a fine-tuned sequence classifier, NER tagger or SQuAD span model to MindIR (or AIR / ONNX) for inference.
 
 The exported graph is :class:`~src.heads.BertForSequenceClassification` in eval mode (no dropout)
 with three int32 inputs ``input_ids, input_mask, segment_ids`` of the fixed shape [B, S] given at
@@ -11,6 +11,10 @@ Viterbi over the CRF, or the argmax per token. Four int32 inputs ``input_ids, in
 segment_ids, label_mask`` [B, S] (``label_mask``: 1 on each word's first piece, as in the records
 of tools/create_ner_data.py) and one int32 output, the tag ids [B, S] (0 = ``O`` where
 ``label_mask`` is 0).
+
+A SQuAD model (a run_squad.py run: its config has ``n_best_size``; or ``--task squad``) is
+exported as :class:`~src.heads.BertForQuestionAnswering`: the three int32 inputs and two float32
+outputs, the start and the end logits [B, S].
 
 Formats:
     MINDIR: works on every backend (CPU included). Over 1 GiB of parameters (BERT-large in
@@ -51,10 +55,11 @@ class ExportError(RuntimeError):
 
 @dataclass
 class ExportConfig:
-    """export.py: a fine-tuned classifier or NER tagger checkpoint -> MindIR / AIR / ONNX."""
+    """export.py: a fine-tuned classifier, NER tagger or SQuAD span model checkpoint -> MindIR / AIR / ONNX."""
 
-    task: Literal["", "classifier", "ner"] = option("", "what the checkpoint is; empty: ner when run_config "
-                                                    "has use_crf (a run_ner.py run), else classifier")
+    task: Literal["", "classifier", "ner", "squad"] = option(
+        "", "what the checkpoint is; empty: ner when run_config has use_crf (a run_ner.py run), squad when it has "
+        "n_best_size (a run_squad.py run), else classifier")
 
     config: str = option("", "model config: a name in configs/ (bert_base) or a YAML path (or use run_config)")
     run_config: str = option("", "config.yaml saved by a fine-tuning run: its model section and num_labels are used")
@@ -144,6 +149,33 @@ def read_run_config(path: str | os.PathLike) -> tuple[BertConfig, Optional[int],
     return model, num_labels, pooling
 
 
+def _head_checkpoint(checkpoint: str | os.PathLike, key: str, what: str):
+    """The checkpoint of a fine-tuned ``what``, which must hold parameter ``key``."""
+    from .checkpoint import CheckpointError, read_checkpoint
+
+    if not checkpoint:
+        raise CheckpointError(f"no checkpoint given: pass --checkpoint FILE (a fine-tuned {what})")
+    if not Path(checkpoint).exists():
+        raise CheckpointError(f"checkpoint {checkpoint} does not exist")
+    ckpt = read_checkpoint(checkpoint)
+    if key not in ckpt.params:
+        raise CheckpointError(f"{checkpoint} has no {key}: it is not a fine-tuned {what} (a pretraining or "
+                              "bare-encoder checkpoint?)")
+    return ckpt
+
+
+def _load_every_parameter(network, ckpt, checkpoint: str | os.PathLike, what: str) -> None:
+    from .checkpoint import CheckpointError, load_checkpoint_into
+
+    report = load_checkpoint_into(network, ckpt)
+    if report.initialized:
+        raise CheckpointError(f"{checkpoint} lacks {len(report.initialized)} parameters of the {what}: "
+                              f"{', '.join(report.initialized[:8])}{' ...' if len(report.initialized) > 8 else ''}")
+    if report.unused:
+        logger.info("%s: %d keys not used by the %s (%s)", checkpoint, len(report.unused), what,
+                    ", ".join(sorted(report.unused)[:8]))
+
+
 def build_classifier(model: BertConfig, num_labels: int, checkpoint: str | os.PathLike, pooling: str = "cls"):
     """A :class:`~src.heads.BertForSequenceClassification` with every parameter from ``checkpoint``, in eval mode.
 
@@ -157,19 +189,12 @@ def build_classifier(model: BertConfig, num_labels: int, checkpoint: str | os.Pa
         CheckpointError: the file is missing or unreadable, a shape differs from the config
             (vocab_size, hidden_size, num_labels), or a parameter of the classifier is not in it.
     """
-    from .checkpoint import CheckpointError, load_checkpoint_into, read_checkpoint
+    from .checkpoint import CheckpointError
     from .fused_ops import standard_operators
     from .heads import BertForSequenceClassification
 
-    if not checkpoint:
-        raise CheckpointError("no checkpoint given: pass --checkpoint FILE (a fine-tuned classifier)")
-    if not Path(checkpoint).exists():
-        raise CheckpointError(f"checkpoint {checkpoint} does not exist")
-    ckpt = read_checkpoint(checkpoint)
-    weight = ckpt.params.get("classifier.weight")
-    if weight is None:
-        raise CheckpointError(f"{checkpoint} has no classifier.weight: it is not a fine-tuned sequence classifier "
-                              f"(a pretraining or bare-encoder checkpoint?)")
+    ckpt = _head_checkpoint(checkpoint, "classifier.weight", "sequence classifier")
+    weight = ckpt.params["classifier.weight"]
     if num_labels == 0:
         num_labels = int(weight.shape[0])
     elif weight.shape[0] != num_labels:
@@ -177,20 +202,17 @@ def build_classifier(model: BertConfig, num_labels: int, checkpoint: str | os.Pa
                               f"is {num_labels}")
     with standard_operators():  # the exported graph must not call kernels compiled on this machine
         network = BertForSequenceClassification(model, num_labels, pooling=pooling)
-    report = load_checkpoint_into(network, ckpt)
-    if report.initialized:
-        raise CheckpointError(f"{checkpoint} lacks {len(report.initialized)} parameters of the classifier: "
-                              f"{', '.join(report.initialized[:8])}{' ...' if len(report.initialized) > 8 else ''}")
-    if report.unused:
-        logger.info("%s: %d keys not used by the classifier (%s)", checkpoint, len(report.unused),
-                    ", ".join(sorted(report.unused)[:8]))
+    _load_every_parameter(network, ckpt, checkpoint, "classifier")
     network.set_train(False)
     return network
 
 
 def run_task(path: str | os.PathLike) -> tuple[str, Optional[bool]]:
-    """``("ner", use_crf)`` for the config.yaml of a run_ner.py run, else ``("classifier", None)``."""
+    """``("ner", use_crf)`` for the config.yaml of a run_ner.py run, ``("squad", None)`` for a
+    run_squad.py run, else ``("classifier", None)``."""
     data = load_yaml(path)
+    if "n_best_size" in data:
+        return "squad", None
     if "use_crf" in data:
         if not isinstance(data["use_crf"], bool):
             raise ConfigError(f"use_crf in {path} must be true or false, got {data['use_crf']!r}")
@@ -210,18 +232,12 @@ def build_tagger(model: BertConfig, checkpoint: str | os.PathLike, use_crf: Opti
     """
     from mindspore import nn
 
-    from .checkpoint import CheckpointError, load_checkpoint_into, read_checkpoint
+    from .checkpoint import CheckpointError
     from .fused_ops import standard_operators
     from .heads import BertForTokenClassification
 
-    if not checkpoint:
-        raise CheckpointError("no checkpoint given: pass --checkpoint FILE (a fine-tuned tagger)")
-    if not Path(checkpoint).exists():
-        raise CheckpointError(f"checkpoint {checkpoint} does not exist")
-    ckpt = read_checkpoint(checkpoint)
-    weight = ckpt.params.get("classifier.weight")
-    if weight is None:
-        raise CheckpointError(f"{checkpoint} has no classifier.weight: it is not a fine-tuned tagger")
+    ckpt = _head_checkpoint(checkpoint, "classifier.weight", "tagger")
+    weight = ckpt.params["classifier.weight"]
     has_crf = "crf.transitions" in ckpt.params
     if use_crf is None:
         use_crf = has_crf
@@ -232,10 +248,7 @@ def build_tagger(model: BertConfig, checkpoint: str | os.PathLike, use_crf: Opti
                               f"is {num_labels}")
     with standard_operators():
         tagger = BertForTokenClassification(model, int(weight.shape[0]), use_crf=use_crf)
-    report = load_checkpoint_into(tagger, ckpt)
-    if report.initialized:
-        raise CheckpointError(f"{checkpoint} lacks {len(report.initialized)} parameters of the tagger: "
-                              f"{', '.join(report.initialized[:8])}{' ...' if len(report.initialized) > 8 else ''}")
+    _load_every_parameter(tagger, ckpt, checkpoint, "tagger")
 
     class _Tagger(nn.Cell):
         def __init__(self, network):
@@ -246,6 +259,25 @@ def build_tagger(model: BertConfig, checkpoint: str | os.PathLike, use_crf: Opti
             return self.network.decode(input_ids, input_mask, segment_ids, label_mask)
 
     network = _Tagger(tagger)
+    network.set_train(False)
+    return network
+
+
+def build_span_model(model: BertConfig, checkpoint: str | os.PathLike):
+    """A :class:`~src.heads.BertForQuestionAnswering` (start and end logits) with every parameter
+    from ``checkpoint``, in eval mode.
+
+    Raises:
+        CheckpointError: the file is missing or has no ``qa_outputs``, a shape differs from the
+            config, or a parameter is missing.
+    """
+    from .fused_ops import standard_operators
+    from .heads import BertForQuestionAnswering
+
+    ckpt = _head_checkpoint(checkpoint, "qa_outputs.weight", "question-answering model")
+    with standard_operators():
+        network = BertForQuestionAnswering(model)
+    _load_every_parameter(network, ckpt, checkpoint, "question-answering model")
     network.set_train(False)
     return network
 
@@ -352,6 +384,13 @@ def export_classifier(config: ExportConfig) -> Path:
         except ConfigError as err:
             raise ConfigError(f"--seq_length: {err}") from None
     task = config.task or (run_task(config.run_config)[0] if config.run_config else "classifier")
+    if task == "squad":
+        network = build_span_model(model, config.checkpoint)
+        path = export_network(network, dummy_inputs(config.batch_size, model.seq_length), config.output,
+                              config.format)
+        logger.info("exported %s: inputs int32 [%d, %d] x 3, start and end logits float32 [%d, %d]", path,
+                    config.batch_size, model.seq_length, config.batch_size, model.seq_length)
+        return path
     if task == "ner":
         use_crf = config.use_crf
         if use_crf is None and config.run_config:

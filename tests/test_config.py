@@ -121,9 +121,10 @@ def test_every_shipped_yaml_loads_and_builds_tiny(path, mode):
     from src.bert_model import BertModel
     data = load_yaml(path)
     assert resolve_config_path(path.stem) == path
-    if "model" in data:  # a run config (classifier_*, ner_*: fine-tuning, else pretraining): it must parse as one
-        from src.config import ClassifierConfig, NerConfig, PretrainConfig
-        cls = {"classifier": ClassifierConfig, "ner": NerConfig}.get(path.stem.split("_")[0], PretrainConfig)
+    if "model" in data:  # a run config (classifier_*, ner_*, squad_*: fine-tuning, else pretraining): it must parse
+        from src.config import ClassifierConfig, NerConfig, PretrainConfig, SquadConfig
+        cls = {"classifier": ClassifierConfig, "ner": NerConfig, "squad": SquadConfig}.get(path.stem.split("_")[0],
+                                                                                             PretrainConfig)
         assert from_dict(cls, data, source=str(path)).model.vocab_size > 0
     if "vocab_size" in data:  # a model config
         cfg = from_dict(BertConfig, data, source=str(path))

@@ -1,8 +1,11 @@
 # The body of the fine-tuning launch scripts (scripts/run_classifier.sh, scripts/run_ner.sh), sourced
 # after common.sh with FT_DATA_TOOL (the records tool), FT_RUN (the run_*.py entry point), FT_CONFIG
-# (the default config) and FT_LOG (the log file name) set. Options are the calling script's (--help).
+# (the default config) and FT_LOG (the log file name) set; optionally FT_MAX_SEQ_LENGTH (default 128)
+# and FT_FILES=1 (the data tool takes --train_file / --predict_file, and --task is then optional).
+# Options are the calling script's (--help).
 
-task="" data_dir="" vocab_file="" max_seq_length=128 records_dir="" output_dir=""
+task="" data_dir="" vocab_file="" max_seq_length="${FT_MAX_SEQ_LENGTH:-128}" records_dir="" output_dir=""
+train_file="" predict_file=""
 config="$FT_CONFIG" init_checkpoint="" device_target="" device_id="" data_args=""
 dry_run=0 extra=()
 while [ $# -gt 0 ]; do
@@ -10,6 +13,8 @@ while [ $# -gt 0 ]; do
     --*=*) set -- "${1%%=*}" "${1#*=}" "${@:2}"; continue ;;
     --task) need_value "$@"; task="$2"; shift ;;
     --data_dir) need_value "$@"; data_dir="$2"; shift ;;
+    --train_file) [ "${FT_FILES:-0}" = 1 ] || die "unknown option $1 (see --help)"; need_value "$@"; train_file="$2"; shift ;;
+    --predict_file) [ "${FT_FILES:-0}" = 1 ] || die "unknown option $1 (see --help)"; need_value "$@"; predict_file="$2"; shift ;;
     --vocab_file) need_value "$@"; vocab_file="$2"; shift ;;
     --max_seq_length) need_value "$@"; max_seq_length="$2"; shift ;;
     --records_dir) need_value "$@"; records_dir="$2"; shift ;;
@@ -26,7 +31,11 @@ while [ $# -gt 0 ]; do
   esac
   shift
 done
-[ -n "$task" ] || die "--task is required (see --help)"
+if [ "${FT_FILES:-0}" = 1 ]; then
+  [ -n "$task$train_file$predict_file" ] || die "give --task or --train_file / --predict_file (see --help)"
+else
+  [ -n "$task" ] || die "--task is required (see --help)"
+fi
 [ -n "$output_dir" ] || die "--output_dir is required (see --help)"
 [ -n "$vocab_file" ] || die "--vocab_file is required (see --help)"
 [[ "$max_seq_length" =~ ^[0-9]+$ ]] || die "--max_seq_length must be a positive integer, got '$max_seq_length'"
@@ -38,9 +47,12 @@ records_dir="$(abspath "${records_dir:-$output_dir/records}")"
 log_file="$output_dir/logs/$FT_LOG"
 
 read -r -a data_extra <<< "$data_args"
-data_cmd=("$PYTHON" "$FT_DATA_TOOL" --task "$task" --vocab_file "$vocab_file"
-          --max_seq_length "$max_seq_length" --output_dir "$records_dir")
+data_cmd=("$PYTHON" "$FT_DATA_TOOL" --vocab_file "$vocab_file" --max_seq_length "$max_seq_length"
+          --output_dir "$records_dir")
+if [ -n "$task" ]; then data_cmd+=(--task "$task"); fi
 if [ -n "$data_dir" ]; then data_cmd+=(--data_dir "$data_dir"); fi
+if [ -n "$train_file" ]; then data_cmd+=(--train_file "$(abspath "$train_file")"); fi
+if [ -n "$predict_file" ]; then data_cmd+=(--predict_file "$(abspath "$predict_file")"); fi
 data_cmd+=(${data_extra[@]+"${data_extra[@]}"})
 train_cmd=("$PYTHON" "$FT_RUN" --config "$config" --data_dir "$records_dir" --output_dir "$output_dir"
            --model.seq_length "$max_seq_length")
