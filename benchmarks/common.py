@@ -45,6 +45,68 @@ def run_measured(cmd: list[str], cwd: str | os.PathLike | None = None) -> tuple[
     return wall, max(0.0, (busy_seconds() - busy - own) / wall)
 
 
+def train_hf(model, batch_loss: Callable, n: int, config, epochs: float, seed: int, log_every: int = 0) -> dict:
+    """The HuggingFace side's fine-tuning loop, shared by the real-data benchmarks: ``torch.optim.AdamW``
+    with the config's ``optimizer.adamw`` settings (weight decay off biases and LayerNorm weights),
+    linear warmup (``warmup_proportion``) then linear decay, batches of ``config.batch_size`` drawn
+    from a ``seed`` permutation of the ``n`` training rows per epoch (last partial batch dropped),
+    global-norm clipping at ``config.clip_norm``.
+
+    Args:
+        batch_loss: row indices (a LongTensor) -> the scalar loss of that batch.
+
+    Returns:
+        ``samples_per_second`` (over the timed steps), ``steady_samples_per_second`` (median after
+        step 10), ``train_loss`` (mean) and ``train_steps``.
+    """
+    import math
+    import statistics
+
+    import torch
+    import transformers
+
+    settings = config.optimizer.adamw
+    no_decay = ("bias", "LayerNorm.weight")
+    optimizer = torch.optim.AdamW(
+        [{"params": [p for name, p in model.named_parameters() if not name.endswith(no_decay)],
+          "weight_decay": settings.weight_decay},
+         {"params": [p for name, p in model.named_parameters() if name.endswith(no_decay)], "weight_decay": 0.0}],
+        lr=settings.learning_rate, betas=(settings.beta1, settings.beta2), eps=settings.eps)
+    batch_size = config.batch_size
+    per_epoch = n // batch_size
+    total = max(1, math.ceil(epochs * per_epoch))
+    scheduler = transformers.get_linear_schedule_with_warmup(optimizer, int(total * config.warmup_proportion), total)
+    generator = torch.Generator().manual_seed(seed)
+    model.train()
+    step, seconds, losses, steady = 0, 0.0, [], []
+    while step < total:
+        order = torch.randperm(n, generator=generator)
+        for b in range(per_epoch):
+            if step >= total:
+                break
+            idx = order[b * batch_size:(b + 1) * batch_size]
+            tick = time.perf_counter()
+            loss = batch_loss(idx)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), config.clip_norm)
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad()
+            elapsed = time.perf_counter() - tick
+            seconds += elapsed
+            step += 1
+            losses.append(float(loss.detach()))
+            if step > 10:
+                steady.append(batch_size / elapsed)
+            if log_every and step % log_every == 0:
+                print(f"hf step {step}/{total} loss {statistics.mean(losses[-log_every:]):.4f} "
+                      f"{step * batch_size / seconds:.1f} samples/s", flush=True)
+    model.eval()
+    return {"samples_per_second": step * batch_size / seconds,
+            "steady_samples_per_second": statistics.median(steady) if steady else step * batch_size / seconds,
+            "train_loss": sum(losses) / len(losses), "train_steps": step}
+
+
 def spawn(script: str | os.PathLike, args: list[str], env: dict | None = None) -> dict:
     """Run ``script --worker ARGS`` in a fresh process (``env``: extra environment variables); its
     last stdout line is JSON.

@@ -24,18 +24,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import statistics
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.common import run_measured  # noqa: E402
+from benchmarks.common import run_measured, train_hf  # noqa: E402
 
 CONFIG = ROOT / "configs" / "classifier_rt_polarity.yaml"
 
@@ -86,7 +84,7 @@ def hf_worker(seed: int, records: Path, epochs: float, out: Path) -> None:
     os.environ.setdefault("USE_TF", "0")
     import numpy as np
     import torch
-    from transformers import BertForSequenceClassification, get_linear_schedule_with_warmup
+    from transformers import BertForSequenceClassification
 
     from src.config import ClassifierConfig, parse_config
     from src.data.records import read_batches
@@ -95,7 +93,6 @@ def hf_worker(seed: int, records: Path, epochs: float, out: Path) -> None:
     torch.set_num_threads(2)
     torch.manual_seed(seed)
     config = parse_config(ClassifierConfig, ["--config", str(CONFIG)])
-    settings = config.optimizer.adamw
     info = json.loads((records / "dataset.json").read_text())
 
     def load(split: str) -> dict:
@@ -106,42 +103,12 @@ def hf_worker(seed: int, records: Path, epochs: float, out: Path) -> None:
     model = BertForSequenceClassification.from_pretrained(
         str(fetch("minilm")), num_labels=len(info["labels"]), hidden_dropout_prob=config.model.hidden_dropout_prob,
         attention_probs_dropout_prob=config.model.attention_probs_dropout_prob)
-    no_decay = ("bias", "LayerNorm.weight")
-    groups = [{"params": [p for n, p in model.named_parameters() if not n.endswith(no_decay)],
-               "weight_decay": settings.weight_decay},
-              {"params": [p for n, p in model.named_parameters() if n.endswith(no_decay)], "weight_decay": 0.0}]
-    optimizer = torch.optim.AdamW(groups, lr=settings.learning_rate, betas=(settings.beta1, settings.beta2),
-                                  eps=settings.eps)
-    n = len(train["label_ids"])
-    batch_size = config.batch_size
-    per_epoch = n // batch_size
-    total = max(1, math.ceil(epochs * per_epoch))
-    scheduler = get_linear_schedule_with_warmup(optimizer, int(total * config.warmup_proportion), total)
-    generator = torch.Generator().manual_seed(seed)
-    model.train()
-    step, seconds, examples, losses, steady = 0, 0.0, 0, [], []
-    while step < total:
-        order = torch.randperm(n, generator=generator)
-        for b in range(per_epoch):
-            if step >= total:
-                break
-            idx = order[b * batch_size:(b + 1) * batch_size]
-            tick = time.perf_counter()
-            loss = model(input_ids=train["input_ids"][idx], attention_mask=train["input_mask"][idx],
-                         token_type_ids=train["segment_ids"][idx], labels=train["label_ids"][idx].reshape(-1)).loss
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), config.clip_norm)
-            optimizer.step()
-            scheduler.step()
-            optimizer.zero_grad()
-            elapsed = time.perf_counter() - tick
-            seconds += elapsed
-            examples += batch_size
-            step += 1
-            losses.append(float(loss))
-            if step > 10:
-                steady.append(batch_size / elapsed)
-    model.eval()
+
+    def batch_loss(idx):
+        return model(input_ids=train["input_ids"][idx], attention_mask=train["input_mask"][idx],
+                     token_type_ids=train["segment_ids"][idx], labels=train["label_ids"][idx].reshape(-1)).loss
+
+    trained = train_hf(model, batch_loss, len(train["label_ids"]), config, epochs, seed)
     correct = 0
     with torch.no_grad():
         for b in range(0, len(dev["label_ids"]), config.eval_batch_size):
@@ -149,9 +116,8 @@ def hf_worker(seed: int, records: Path, epochs: float, out: Path) -> None:
             logits = model(input_ids=dev["input_ids"][sl], attention_mask=dev["input_mask"][sl],
                            token_type_ids=dev["segment_ids"][sl]).logits
             correct += int((logits.argmax(-1) == dev["label_ids"][sl].reshape(-1)).sum())
-    result = {"dev_accuracy": correct / len(dev["label_ids"]), "samples_per_second": examples / seconds,
-              "steady_samples_per_second": statistics.median(steady) if steady else examples / seconds,
-              "train_loss": sum(losses) / len(losses), "dev_examples": len(dev["label_ids"])}
+    trained.pop("train_steps")
+    result = {"dev_accuracy": correct / len(dev["label_ids"]), **trained, "dev_examples": len(dev["label_ids"])}
     out.write_text(json.dumps(result, indent=2) + "\n")
 
 

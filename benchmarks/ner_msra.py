@@ -30,18 +30,16 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import math
 import os
 import statistics
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.common import run_measured  # noqa: E402
+from benchmarks.common import run_measured, train_hf  # noqa: E402
 
 CONFIG = ROOT / "configs" / "ner_msra.yaml"
 PRETRAINED = ROOT / "output" / "pretrain_zh_small" / "pretrain" / "checkpoints" / "pretrain-00003000.ckpt"
@@ -117,7 +115,6 @@ def hf_worker(seed: int, head: str, hf_dir: str, records: Path, epochs: float, o
     torch.set_num_threads(2)
     torch.manual_seed(seed)
     config = parse_config(NerConfig, ["--config", str(CONFIG)])
-    settings = config.optimizer.adamw
     info = json.loads((records / "dataset.json").read_text())
     labels = info["labels"]
 
@@ -134,40 +131,11 @@ def hf_worker(seed: int, head: str, hf_dir: str, records: Path, epochs: float, o
         hf_config = transformers.BertConfig(**{**bert_config_to_hf(config.model), **dropout, "num_labels": len(labels)})
         bert = transformers.BertForTokenClassification(hf_config)
     model = HFTagger(bert, len(labels), head == "crf")
-    no_decay = ("bias", "LayerNorm.weight")
-    optimizer = torch.optim.AdamW(
-        [{"params": [p for n, p in model.named_parameters() if not n.endswith(no_decay)],
-          "weight_decay": settings.weight_decay},
-         {"params": [p for n, p in model.named_parameters() if n.endswith(no_decay)], "weight_decay": 0.0}],
-        lr=settings.learning_rate, betas=(settings.beta1, settings.beta2), eps=settings.eps)
-    n, batch_size = len(train["input_ids"]), config.batch_size
-    per_epoch = n // batch_size
-    total = max(1, math.ceil(epochs * per_epoch))
-    scheduler = transformers.get_linear_schedule_with_warmup(optimizer, int(total * config.warmup_proportion), total)
-    generator = torch.Generator().manual_seed(seed)
-    model.train()
-    step, seconds, losses, steady = 0, 0.0, [], []
-    while step < total:
-        order = torch.randperm(n, generator=generator)
-        for b in range(per_epoch):
-            if step >= total:
-                break
-            idx = order[b * batch_size:(b + 1) * batch_size]
-            tick = time.perf_counter()
-            loss = model(train["input_ids"][idx], train["input_mask"][idx], train["segment_ids"][idx],
-                         train["label_ids"][idx], train["label_mask"][idx])
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), config.clip_norm)
-            optimizer.step()
-            scheduler.step()
-            optimizer.zero_grad()
-            elapsed = time.perf_counter() - tick
-            seconds += elapsed
-            step += 1
-            losses.append(float(loss))
-            if step > 10:
-                steady.append(batch_size / elapsed)
-    model.eval()
+    def batch_loss(idx):
+        return model(train["input_ids"][idx], train["input_mask"][idx], train["segment_ids"][idx],
+                     train["label_ids"][idx], train["label_mask"][idx])
+
+    trained = train_hf(model, batch_loss, len(train["input_ids"]), config, epochs, seed)
     rows = []
     for b in range(0, len(test["input_ids"]), config.eval_batch_size):
         sl = slice(b, b + config.eval_batch_size)
@@ -179,10 +147,7 @@ def hf_worker(seed: int, head: str, hf_dir: str, records: Path, epochs: float, o
     predicted = [[labels[i] for i in ids] for ids in merge_windows(index, rows)]
     scores = ner_metrics.entity_scores([e["tags"] for e in index], predicted)
     result = {"f1": scores["f1"], "precision": scores["precision"], "recall": scores["recall"],
-              **{f"{t}_f1": scores["per_type"][t]["f1"] for t in TYPES},
-              "samples_per_second": step * batch_size / seconds,
-              "steady_samples_per_second": statistics.median(steady) if steady else step * batch_size / seconds,
-              "train_loss": sum(losses) / len(losses), "train_steps": step}
+              **{f"{t}_f1": scores["per_type"][t]["f1"] for t in TYPES}, **trained}
     out.write_text(json.dumps(result, indent=2) + "\n")
 
 

@@ -32,7 +32,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import math
 import os
 import statistics
 import subprocess
@@ -43,7 +42,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.common import run_measured  # noqa: E402
+from benchmarks.common import run_measured, train_hf  # noqa: E402
 
 CONFIG = ROOT / "configs" / "squad_v1.yaml"
 TOOL = ROOT / "tools" / "create_squad_data.py"
@@ -189,57 +188,23 @@ def hf_worker(seed: int, records: Path, epochs: float, out: Path, loss_kind: str
     torch.set_num_threads(2)
     torch.manual_seed(seed)
     config = parse_config(SquadConfig, ["--config", str(CONFIG)])
-    settings = config.optimizer.adamw
     info = json.loads((records / "dataset.json").read_text())
     batch = next(read_batches(records / info["splits"]["train"]["file"], batch_size=10 ** 7))
     train = {k: torch.from_numpy(np.asarray(v, dtype=np.int64)) for k, v in batch.items()}
     model = transformers.BertForQuestionAnswering.from_pretrained(
         fetch("minilm"), hidden_dropout_prob=config.model.hidden_dropout_prob,
         attention_probs_dropout_prob=config.model.attention_probs_dropout_prob)
-    no_decay = ("bias", "LayerNorm.weight")
-    optimizer = torch.optim.AdamW(
-        [{"params": [p for n, p in model.named_parameters() if not n.endswith(no_decay)],
-          "weight_decay": settings.weight_decay},
-         {"params": [p for n, p in model.named_parameters() if n.endswith(no_decay)], "weight_decay": 0.0}],
-        lr=settings.learning_rate, betas=(settings.beta1, settings.beta2), eps=settings.eps)
-    n, batch_size = len(train["input_ids"]), config.batch_size
-    per_epoch = n // batch_size
-    total = max(1, math.ceil(epochs * per_epoch))
-    scheduler = transformers.get_linear_schedule_with_warmup(optimizer, int(total * config.warmup_proportion), total)
-    generator = torch.Generator().manual_seed(seed)
-    model.train()
-    step, seconds, losses, steady = 0, 0.0, [], []
-    while step < total:
-        order = torch.randperm(n, generator=generator)
-        for b in range(per_epoch):
-            if step >= total:
-                break
-            idx = order[b * batch_size:(b + 1) * batch_size]
-            tick = time.perf_counter()
-            output = model(input_ids=train["input_ids"][idx], attention_mask=train["input_mask"][idx],
-                           token_type_ids=train["segment_ids"][idx], start_positions=train["start_positions"][idx, 0],
-                           end_positions=train["end_positions"][idx, 0])
-            loss = output.loss if loss_kind == "hf" else masked_span_loss(
-                output.start_logits, output.end_logits, train["start_positions"][idx, 0],
-                train["end_positions"][idx, 0], train["input_mask"][idx])
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), config.clip_norm)
-            optimizer.step()
-            scheduler.step()
-            optimizer.zero_grad()
-            elapsed = time.perf_counter() - tick
-            seconds += elapsed
-            step += 1
-            losses.append(float(loss))
-            if step > 10:
-                steady.append(batch_size / elapsed)
-            if step % 50 == 0:
-                print(f"hf step {step}/{total} loss {statistics.mean(losses[-50:]):.4f} "
-                      f"{step * batch_size / seconds:.1f} samples/s", flush=True)
+    def batch_loss(idx):
+        output = model(input_ids=train["input_ids"][idx], attention_mask=train["input_mask"][idx],
+                       token_type_ids=train["segment_ids"][idx], start_positions=train["start_positions"][idx, 0],
+                       end_positions=train["end_positions"][idx, 0])
+        if loss_kind == "hf":
+            return output.loss
+        return masked_span_loss(output.start_logits, output.end_logits, train["start_positions"][idx, 0],
+                                train["end_positions"][idx, 0], train["input_mask"][idx])
+
+    result = train_hf(model, batch_loss, len(train["input_ids"]), config, epochs, seed, log_every=50)
     model.save_pretrained(out / "hf_model")
-    result = {"samples_per_second": step * batch_size / seconds,
-              "steady_samples_per_second": statistics.median(steady) if steady else step * batch_size / seconds,
-              "train_loss": sum(losses) / len(losses), "train_steps": step}
     (out / "hf_results.json").write_text(json.dumps(result, indent=2) + "\n")
 
 
