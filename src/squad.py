@@ -121,18 +121,21 @@ class SquadTask(FinetuneTask):
 
         return BertQuestionAnsweringLoss(config.model)
 
-    def _dataset(self, split: str, config, **kwargs):
+    def _dataset(self, split: str, config, names=None, **kwargs):
+        """The records of ``split``: the model's inputs, or the columns ``names``."""
         from .data.dataset import create_finetune_dataset
-        from .data.squad_records import INPUT_COLUMNS, TRAIN_COLUMNS, columns
+        from .data.squad_records import INPUT_COLUMNS, columns
 
         seq = config.model.seq_length
-        names = TRAIN_COLUMNS if kwargs.get("shuffle") else INPUT_COLUMNS
+        names = names or INPUT_COLUMNS
         return create_finetune_dataset(self.file(split), kwargs.pop("batch_size", config.eval_batch_size), seq,
                                        columns=columns(seq, names), label_length=seq,
                                        vocab_size=config.model.vocab_size, **kwargs)
 
     def train_dataset(self, config, epoch: int, validate: bool):
-        return self._dataset(config.train_split, config, batch_size=config.batch_size, shuffle=True,
+        from .data.squad_records import TRAIN_COLUMNS
+
+        return self._dataset(config.train_split, config, TRAIN_COLUMNS, batch_size=config.batch_size, shuffle=True,
                              seed=config.seed + epoch, drop_remainder=True, validate=validate)
 
     def predict(self, network, split: str, config) -> dict:

@@ -144,6 +144,8 @@ BAD_DATA = {
          "qas": [{"question": "What?", "answers": [{"text": "France", "answer_start": 24}]}]},
         "qas[0]: the question has no id"),
     "not squad layout": (None, "no 'data' field (not a SQuAD-layout file)"),
+    "no questions": ({"context": "Paris is the capital of France.", "qas": []},
+                     "has no question to use (0 questions"),
 }
 
 

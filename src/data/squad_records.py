@@ -154,6 +154,9 @@ def write_squad_dataset(files: Mapping[str, PathLike], tokenizer: Any, output_di
         if not Path(path).is_file():
             raise SquadDataError(f"{split} file {path} does not exist")
         read[split] = read_squad_examples(path, split == "train", version_2_with_negative)
+        if not read[split][0]:
+            raise SquadDataError(f"{split} file {path} has no question to use ({read[split][1]['questions']} "
+                                 f"questions, {read[split][1]['skipped']} skipped)")
     first_id = 1000000000
     with atomic_directory(output_dir) as tmp:
         split_info = {}
