@@ -18,6 +18,8 @@ HuggingFace (PyTorch)             Google TF1                          MindSpore
 
 Every source key is either converted or listed with the reason it was skipped (buffer, tied
 weight, optimizer state), and loading lists every network parameter the checkpoint did not fill.
+Checkpoints written by the MindSpore model zoo's BERT/NEZHA scripts are recognised by their names
+and converted by :mod:`src.zoo_checkpoint`.
 """
 from __future__ import annotations
 
@@ -54,7 +56,8 @@ class ConvertedCheckpoint:
     Attributes:
         params: canonical name -> array.
         source: the file it came from.
-        source_format: ``"huggingface"``, ``"tensorflow"`` or ``"mindspore"``.
+        source_format: ``"huggingface"``, ``"tensorflow"``, ``"mindspore"`` (this project's names) or
+            ``"mindspore-zoo"`` (the MindSpore model zoo's, :mod:`src.zoo_checkpoint`).
         origin: canonical name -> the source key it came from.
         skipped: source key -> why it was not converted.
     """
@@ -269,6 +272,10 @@ def read_checkpoint(path: str | os.PathLike) -> ConvertedCheckpoint:
     if fmt == "tensorflow":
         return convert_tf(_read_tensorflow(file), str(file))
     raw = _read_mindspore(file)
+    from .zoo_checkpoint import convert_zoo, is_zoo_checkpoint
+
+    if is_zoo_checkpoint(raw):
+        return convert_zoo(raw, str(file))
     skipped = {k: "optimizer or training state" for k in raw
                if k in _TRAINING_STATE or k.startswith(_TRAINING_PREFIXES)}
     params = {k: v for k, v in raw.items() if k not in skipped}
@@ -283,7 +290,7 @@ def convert_hf(state: Mapping[str, np.ndarray], source: str) -> ConvertedCheckpo
         if name is None:
             out.skipped[key] = reason
             continue
-        _add(out, name, key, np.asarray(value))
+        add_converted(out, name, key, np.asarray(value))
     _check_tied(out, state)
     return out
 
@@ -298,11 +305,11 @@ def convert_tf(state: Mapping[str, np.ndarray], source: str) -> ConvertedCheckpo
             continue
         name, _ = hf_to_mindspore_name(hf_name)
         value = np.asarray(value)
-        _add(out, name, key, np.ascontiguousarray(value.T) if transpose else value)
+        add_converted(out, name, key, np.ascontiguousarray(value.T) if transpose else value)
     return out
 
 
-def _add(out: ConvertedCheckpoint, name: str, key: str, value: np.ndarray) -> None:
+def add_converted(out: ConvertedCheckpoint, name: str, key: str, value: np.ndarray) -> None:
     if name in out.params:
         raise CheckpointError(f"{out.source}: keys {out.origin[name]!r} and {key!r} both map to {name!r}")
     out.params[name] = value
@@ -396,8 +403,10 @@ def _atomic_target(path: Path) -> str:
     return tmp
 
 
-def save_mindspore_checkpoint(params: Mapping[str, np.ndarray], path: str | os.PathLike) -> Path:
-    """Write ``params`` as a MindSpore .ckpt, atomically (temporary file, then rename)."""
+def save_mindspore_checkpoint(params: Mapping[str, np.ndarray], path: str | os.PathLike,
+                              crc_check: bool = True) -> Path:
+    """Write ``params`` as a MindSpore .ckpt, atomically (temporary file, then rename), with
+    MindSpore's CRC32 trailer unless ``crc_check`` is False (for readers older than MindSpore 2.x)."""
     import mindspore as ms
     path = Path(path)
     if path.suffix != ".ckpt":
@@ -405,7 +414,7 @@ def save_mindspore_checkpoint(params: Mapping[str, np.ndarray], path: str | os.P
     tmp = _atomic_target(path)
     try:
         ms.save_checkpoint([{"name": k, "data": ms.Tensor(np.ascontiguousarray(v))} for k, v in params.items()],
-                           tmp, format="ckpt", crc_check=True)
+                           tmp, format="ckpt", crc_check=crc_check)
         written = tmp if os.path.exists(tmp) and os.path.getsize(tmp) else tmp + ".ckpt"
         os.replace(written, path)
     finally:

@@ -114,6 +114,39 @@ def test_nezha_matches_hf_nezha(max_relative_position, tmp_path, mode):
     np.testing.assert_allclose(pooled.asnumpy(), ref.pooler_output.numpy(), atol=1e-4, rtol=0)
 
 
+def test_nezha_runs_past_the_position_table_at_seq_1024(tmp_path, mode):
+    """NEZHA has no absolute position table: seq_length 1024 with max_position_embeddings 512 builds and
+    equals HF NezhaModel (whose precomputed relative encodings need max_position_embeddings 1024)."""
+    torch.manual_seed(2)
+    long = 1024
+    model = transformers.NezhaModel(transformers.NezhaConfig(**{**TINY, "max_position_embeddings": long},
+                                                             max_relative_position=64)).eval()
+    model.save_pretrained(tmp_path)
+    cfg = bert_config_from_hf(tmp_path, seq_length=long, max_position_embeddings=512)
+    net = BertModel(cfg)
+    net.set_train(False)
+    assert load_checkpoint_into(net, tmp_path).initialized == []
+    rng = np.random.default_rng(5)
+    ids = rng.integers(1, V, (2, long))
+    mask = np.ones((2, long), np.int64)
+    mask[1, 700:] = 0
+    seg = np.zeros((2, long), np.int64)
+    seg[:, 400:] = 1
+    with torch.no_grad():
+        ref = model(input_ids=torch.tensor(ids), attention_mask=torch.tensor(mask), token_type_ids=torch.tensor(seg))
+    seq, pooled = net(*ms_inputs(ids, mask, seg))
+    assert_close_at_real_positions(seq, ref.last_hidden_state, mask)
+    np.testing.assert_allclose(pooled.asnumpy(), ref.pooler_output.numpy(), atol=1e-4, rtol=0)
+
+
+def test_bert_refuses_a_sequence_longer_than_its_position_table():
+    """BERT's absolute table has max_position_embeddings rows: a longer seq_length is refused when the
+    config is made, before any graph is built."""
+    from src.config import BertConfig, ConfigError
+    with pytest.raises(ConfigError, match="seq_length 1024 exceeds max_position_embeddings 512"):
+        BertModel(BertConfig(**dict(TINY, max_position_embeddings=512), seq_length=1024))
+
+
 def test_hf_mindspore_hf_round_trip_is_bit_identical(hf_pretraining, tmp_path):
     from safetensors.numpy import load_file
     model, path = hf_pretraining

@@ -11,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from src.config import PretrainingDataConfig
@@ -155,6 +156,42 @@ def test_bad_input_fails_before_training(records, tmp_path):
     corrupt = run_pretrain([*base, f"--data_dir={records['train']}"])
     assert corrupt.returncode == 1 and "cannot resume from" in corrupt.stderr
     assert not (tmp_path / "out" / "metrics.jsonl").exists()
+
+
+def test_continued_pretraining_from_a_zoo_nezha_checkpoint(records, tmp_path):
+    """A checkpoint with the MindSpore zoo's names (NEZHA, learned K = 16 table, Lamb moments) is
+    converted and pretraining continues from it: every weight loaded, none freshly initialised."""
+    from src.checkpoint import network_state, read_checkpoint, save_mindspore_checkpoint
+    from src.config import BertConfig, save_yaml
+    from src.heads import BertForPreTraining
+    from tools import convert_checkpoint
+
+    zoo_model = BertConfig(vocab_size=WORDS + 7, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+                           intermediate_size=37, seq_length=32, use_relative_positions=True,
+                           relative_position_type="learned", max_relative_position=16, hidden_act="gelu_new",
+                           layer_norm_eps=1e-7)
+    ours = tmp_path / "trained_here.ckpt"
+    save_mindspore_checkpoint(network_state(BertForPreTraining(zoo_model)), ours)
+    save_yaml(zoo_model, ours.with_suffix(".yaml"))
+    zoo = tmp_path / "zoo" / "nezha.ckpt"
+    assert convert_checkpoint.main(["--to", "zoo", "--input", str(ours), "--output", str(zoo)]) == 0
+    state = {k: v for k, v in read_checkpoint(ours).params.items()}
+    zoo_state = {k: v.asnumpy() for k, v in __import__("mindspore").load_checkpoint(str(zoo)).items()}
+    zoo_state.update({"lamb_m." + k: v for k, v in list(zoo_state.items())[:3]}, global_step=np.array([9], np.int32))
+    zoo.unlink()
+    zoo.with_suffix(".yaml").unlink()
+    save_mindspore_checkpoint(zoo_state, zoo, crc_check=False)
+    converted = tmp_path / "converted.ckpt"
+    assert convert_checkpoint.main(["--input", str(zoo), "--output", str(converted)]) == 0
+    out = tmp_path / "run"
+    result = run_pretrain(["--model", str(converted.with_suffix(".yaml")), "--model.seq_length=32",
+                           *TINY[TINY.index("--optimizer.optimizer=adamw"):], f"--data_dir={records['train']}",
+                           f"--output_dir={out}", "--train_steps=2", f"--init_checkpoint={converted}"])
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "loaded 47 parameters, 0 freshly initialised, 0 checkpoint keys unused" in result.stderr + result.stdout
+    assert sorted(train_losses(out)) == [1, 2]
+    loaded = read_checkpoint(converted).params
+    assert sorted(loaded) == sorted(state) and all(np.array_equal(loaded[k], state[k]) for k in state)
 
 
 def test_incomplete_records_and_a_missing_eval_dir_are_refused_before_training(records, tmp_path):
