@@ -18,7 +18,8 @@ from mindspore import Parameter, Tensor, nn, ops
 from mindspore.common.initializer import TruncatedNormal, initializer
 
 from .config import BertConfig
-from .fused_ops import BiasGelu, DropoutAddLayerNorm, LayerNormDropout, MaskedSoftmaxDropout, RowMatMul, SelfAttention
+from .fused_ops import (BiasGelu, DropoutAddLayerNorm, LayerNormDropout, RelativeSelfAttention, RowMatMul,
+                        SelfAttention)
 
 MS_DTYPES = {"float32": ms.float32, "float16": ms.float16}
 
@@ -50,9 +51,6 @@ def dense(in_channels: int, out_channels: int, config: BertConfig) -> nn.Dense:
 
 def layer_norm(config: BertConfig) -> nn.LayerNorm:
     return nn.LayerNorm((config.hidden_size,), epsilon=config.layer_norm_eps)
-
-
-_BATCH_MATMUL_NT = ops.BatchMatMul(transpose_b=True)
 
 
 def relative_position_index(length: int, max_relative_position: int) -> np.ndarray:
@@ -106,7 +104,9 @@ class BertSelfAttention(nn.Cell):
     """Multi-head self-attention, with NEZHA relative positions when configured.
 
     ``scores = (Q Kᵀ [+ Q Rkᵀ]) / sqrt(D) + mask_bias``; ``context = P V [+ P Rv]``, where the
-    same relative table gives Rk and Rv (NEZHA).
+    same relative table gives Rk and Rv (NEZHA). Q, K and V come from one projection of the real
+    tokens' rows (:class:`~src.fused_ops.RowMatMul`); the rest is one fused operator,
+    :class:`~src.fused_ops.SelfAttention` or, for NEZHA, :class:`~src.fused_ops.RelativeSelfAttention`.
     """
 
     def __init__(self, config: BertConfig):
@@ -120,16 +120,18 @@ class BertSelfAttention(nn.Cell):
         self.key = dense(config.hidden_size, config.hidden_size, config)
         self.value = dense(config.hidden_size, config.hidden_size, config)
         self.use_relative_positions = config.use_relative_positions
-        if not self.use_relative_positions:  # BERT: heads, mask, softmax, dropout and P V in one operator
-            self.qkv_matmul = RowMatMul(self.compute_type)
+        self.qkv_matmul = RowMatMul(self.compute_type)
+        # the heads, biases, mask, softmax, dropout and P V (+ the relative terms) in one operator
+        if not self.use_relative_positions:  # BERT
             self.attention = SelfAttention(self.num_heads, config.attention_probs_dropout_prob, self.scale,
                                            self.compute_type)
-        else:  # NEZHA
-            self.softmax_dropout = MaskedSoftmaxDropout(config.attention_probs_dropout_prob, self.scale)
-            length = max(config.seq_length, config.max_position_embeddings)
-            self.relative_index = Tensor(relative_position_index(length, config.max_relative_position))
+        else:  # NEZHA: any sequence length works (rel(i, j) is computed, not read from a table of lengths)
+            learned = config.relative_position_type == "learned"
+            self.attention = RelativeSelfAttention(self.num_heads, config.max_relative_position,
+                                                   config.attention_probs_dropout_prob, self.scale, self.compute_type,
+                                                   table_grad=learned)
             table = sinusoid_relative_table(config.max_relative_position, self.head_dim)
-            if config.relative_position_type == "learned":  # zoo NEZHA: a trainable [R, D] table
+            if learned:  # zoo NEZHA: a trainable [R, D] table
                 self.relative_positions_embeddings = Parameter(
                     initializer(TruncatedNormal(config.initializer_range), table.shape, ms.float32),
                     name="relative_positions_embeddings")
@@ -139,35 +141,13 @@ class BertSelfAttention(nn.Cell):
     def construct(self, hidden_states: Tensor, mask_bias: Tensor, rows: Tensor) -> Tensor:
         """hidden_states float [B, S, H]; mask_bias float32 [B, 1, 1, S] (0 keep, -10000 drop); rows
         int32 [B * S] (1 real token, 0 padding) -> [B, S, H]."""
-        if self.use_relative_positions:
-            return self._relative_attention(hidden_states, mask_bias)
         # Q|K|V from one matmul against the three weights stacked: (B, S, 3H)
         weight = ops.concat((self.query.weight, self.key.weight, self.value.weight))
         bias = ops.concat((self.query.bias, self.key.bias, self.value.bias))
         qkv = self.qkv_matmul(hidden_states, weight, rows)
-        return self.attention(qkv, bias, mask_bias)  # the biases, heads, scores, softmax, dropout, P V
-
-    def _heads(self, x: Tensor) -> Tensor:
-        """(B, S, H) -> (B, N, S, D)"""
-        b, s, _ = x.shape
-        return x.reshape(b, s, self.num_heads, self.head_dim).transpose(0, 2, 1, 3)
-
-    def _relative_attention(self, hidden_states: Tensor, mask_bias: Tensor) -> Tensor:
-        """NEZHA: ``scores = (Q Kᵀ + Q Rkᵀ) / sqrt(D) + mask_bias``, ``context = P V + P Rv``."""
-        b, s, _ = hidden_states.shape
-        q = self._heads(self.query(hidden_states))  # (B, N, S, D)
-        k = self._heads(self.key(hidden_states))
-        v = self._heads(self.value(hidden_states))
-        rel = ops.gather(self.relative_positions_embeddings.astype(self.compute_type),
-                         self.relative_index[:s, :s], 0)  # (S, S, D)
-        q_t = q.transpose(2, 0, 1, 3).reshape(s, b * self.num_heads, self.head_dim)  # (S, B*N, D)
-        rel_scores = ops.bmm(q_t, rel.swapaxes(1, 2))  # (S, B*N, S)
-        scores = _BATCH_MATMUL_NT(q, k) + rel_scores.reshape(s, b, self.num_heads, s).transpose(1, 2, 0, 3)
-        probs = self.softmax_dropout(scores, mask_bias).astype(self.compute_type)  # (B, N, S, S)
-        p_t = probs.transpose(2, 0, 1, 3).reshape(s, b * self.num_heads, s)  # (S, B*N, S)
-        rel_context = ops.bmm(p_t, rel)  # (S, B*N, D)
-        context = ops.matmul(probs, v) + rel_context.reshape(s, b, self.num_heads, self.head_dim).transpose(1, 2, 0, 3)
-        return context.transpose(0, 2, 1, 3).reshape(b, s, self.hidden_size)  # (B, S, H)
+        if self.use_relative_positions:
+            return self.attention(qkv, bias, mask_bias, self.relative_positions_embeddings)
+        return self.attention(qkv, bias, mask_bias)
 
 
 class BertSelfOutput(nn.Cell):

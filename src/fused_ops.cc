@@ -773,6 +773,304 @@ int SelfAttentionGrad(int nparam, void **params, int *ndims, int64_t **shapes, c
 }
 
 // ---------------------------------------------------------------------------------------------
+// NEZHA's self-attention with relative positions, from the fused Q|K|V projection as SelfAttention.
+// One table T [R, D] (R = 2K + 1) is shared by every head; rel(i, j) = clip(j - i, -K, K) + K:
+//   z[i, j] = (Q_i·K_j + Q_i·T[rel(i, j)]) * scale + mask_bias[j],  P = softmax_j(z),  Pd = dropout(P)
+//   ctx_i = sum_j Pd[i, j] V_j + sum_j Pd[i, j] T[rel(i, j)]
+// Per head the score term is a gather from QT = Q Tᵀ [S, R] (one GEMM), and the context term is W T
+// with W[i, r] = sum of Pd[i, j] over the j with rel(i, j) = r (one j per bin for |j - i| < K; bins 0
+// and 2K collect the clipped tails). Only the table rows that some pair (i, j) reaches enter the
+// GEMMs: first = max(0, K - S + 1) to min(2K, K + S - 1). With dS = d(Q·K_j + Q·T[rel]) (the softmax
+// gradient times scale) and dSb, W the bucketings of dS and Pd:
+//   d(Pd)[i, j] = dC_i·V_j + dCT[i, rel(i, j)] (dCT = dC Tᵀ);  dQ = dS K + dSb T;  dK = dSᵀ Q;
+//   dV = Pdᵀ dC;  dT = sum over batch and heads of dSbᵀ Q + Wᵀ dC.
+//   RelativeSelfAttention:      qkv [B, S, 3H], bias [3H], mask_bias [B, S], table [R, D], heads [1] int32,
+//                               scale [1], keep_prob [1], seed [1] int32, table_grad [1] int32
+//                               -> context [B, S, H], probs [B, N, S, S], mask uint8 [B, N, S, S]
+//   RelativeSelfAttentionGrad:  dcontext [B, S, H], qkv, bias, mask_bias, table, probs, mask, heads, scale,
+//                               keep_prob, table_grad -> dqkv [B, S, 3H], dbias [3H], dtable [R, D]
+// dtable is 0 without computing it when table_grad is 0 (a constant table, the functional NEZHA);
+// the forward ignores table_grad (an input only so that the backward gets it). The dropout mask and
+// the skipped padding keys are SelfAttention's (same layout, hash and key range).
+// ---------------------------------------------------------------------------------------------
+namespace {
+
+// Keys [0, KeyRange) hold every key with mask_bias > -5000; all s keys when none has.
+inline int64_t KeyRange(const float *mask_bias, int64_t s) {
+  for (int64_t j = s - 1; j >= 0; --j) {
+    if (mask_bias[j] > -5000.0f) return j + 1;
+  }
+  return s;
+}
+
+// K and the table rows [first, first + count) that pairs of positions in a sequence of s reach.
+struct RelativeRows {
+  int64_t k, first, count;
+  RelativeRows(int64_t rows, int64_t s)
+      : k((rows - 1) / 2), first(std::max<int64_t>(0, k - s + 1)),
+        count(std::min<int64_t>(2 * k, k + s - 1) - std::max<int64_t>(0, k - s + 1) + 1) {}
+};
+
+// Query row i's keys [0, keys) by bin: [0, lo) in bin 0 (j - i <= -K), [lo, hi) in bin j - i + K,
+// [hi, keys) in bin 2K (j - i >= K). Bin 0 (2K) is reachable, so first == 0 (first + count == 2K + 1),
+// whenever its range is not empty.
+struct RowBins {
+  int64_t lo, hi;
+  RowBins(int64_t i, int64_t k, int64_t keys)
+      : lo(std::clamp<int64_t>(i - k + 1, 0, keys)), hi(std::clamp<int64_t>(i + k, lo, keys)) {}
+};
+
+// row[j] += qt[rel(i, j) - first] for j < keys: qt holds one query row of Q Tᵀ (or dC Tᵀ).
+inline void AddRelative(const float *qt, int64_t i, const RelativeRows &rel, int64_t keys, float *row) {
+  const RowBins bins(i, rel.k, keys);
+  const int64_t lo = bins.lo, hi = bins.hi, offset = rel.k - rel.first - i;
+  const float head = lo > 0 ? qt[0] : 0.0f, tail = hi < keys ? qt[2 * rel.k - rel.first] : 0.0f;
+#pragma omp simd
+  for (int64_t j = 0; j < lo; ++j) row[j] += head;
+#pragma omp simd
+  for (int64_t j = lo; j < hi; ++j) row[j] += qt[j + offset];
+#pragma omp simd
+  for (int64_t j = hi; j < keys; ++j) row[j] += tail;
+}
+
+// w[r - first] = sum of p[j] over j < keys with rel(i, j) = r, for the rel.count reachable rows r.
+inline void BucketRow(const float *p, int64_t i, const RelativeRows &rel, int64_t keys, float *w) {
+  const RowBins bins(i, rel.k, keys);
+  const int64_t lo = bins.lo, hi = bins.hi, offset = rel.k - rel.first - i;
+  std::fill(w, w + rel.count, 0.0f);
+  float head = 0.0f, tail = 0.0f;
+#pragma omp simd reduction(+ : head)
+  for (int64_t j = 0; j < lo; ++j) head += p[j];
+#pragma omp simd reduction(+ : tail)
+  for (int64_t j = hi; j < keys; ++j) tail += p[j];
+  for (int64_t j = lo; j < hi; ++j) w[j + offset] = p[j];
+  if (lo > 0) w[0] += head;
+  if (hi < keys) w[2 * rel.k - rel.first] += tail;
+}
+
+// The reachable rows of the table, zero-padded: Tᵀ [dp x rp] (for Q Tᵀ) and T [rp x dp] (for W T).
+void LoadTable(const float *table, const RelativeRows &rel, int64_t d, int64_t dp, int64_t rp, std::vector<float> *tt,
+               std::vector<float> *tab) {
+  tt->assign(static_cast<size_t>(dp * rp), 0.0f);
+  tab->assign(static_cast<size_t>(rp * dp), 0.0f);
+  for (int64_t r = 0; r < rel.count; ++r) {
+    const float *src = table + (rel.first + r) * d;
+    for (int64_t c = 0; c < d; ++c) {
+      (*tt)[c * rp + r] = src[c];
+      (*tab)[r * dp + c] = src[c];
+    }
+  }
+}
+
+}  // namespace
+
+int RelativeSelfAttention(int nparam, void **params, int *ndims, int64_t **shapes, const char **, void *, void *) {
+  if (nparam != 12 || ndims[0] != 3 || ndims[3] != 2) return 1;
+  const float *qkv = static_cast<const float *>(params[0]);
+  const float *bias = static_cast<const float *>(params[1]);
+  const float *mask_bias = static_cast<const float *>(params[2]);
+  const float *table = static_cast<const float *>(params[3]);
+  const int64_t heads = static_cast<const int32_t *>(params[4])[0];
+  const float *keep_prob = static_cast<const float *>(params[6]);
+  const int32_t seed = static_cast<const int32_t *>(params[7])[0];
+  float *context = static_cast<float *>(params[9]);
+  float *probs = static_cast<float *>(params[10]);
+  uint8_t *mask = static_cast<uint8_t *>(params[11]);
+  const int64_t batch = shapes[0][0], s = shapes[0][1], h3 = shapes[0][2], h = h3 / 3;
+  if (heads <= 0 || h3 % 3 != 0 || h % heads != 0) return 2;
+  const int64_t d = h / heads;
+  if (shapes[3][0] % 2 != 1 || shapes[3][1] != d || NumElements(ndims[2], shapes[2]) != batch * s) return 2;
+  const RelativeRows rel(shapes[3][0], s);
+  const int64_t sp = RoundUp(s, kTileCols), dp = RoundUp(d, kTileCols), rp = RoundUp(rel.count, kTileCols);
+  std::vector<float> tt, tab;
+  LoadTable(table, rel, d, dp, rp, &tt, &tab);
+  const float *tt_data = tt.data(), *tab_data = tab.data();
+  ParallelFor(Blocks(batch * heads, 1), [=](int64_t t0, int64_t t1, int64_t) {
+    // locals, see the header
+    const float scale = static_cast<const float *>(params[5])[0];
+    const float drop = DropProb(keep_prob);
+    const float keep_scale = drop > 0.0f ? 1.0f / keep_prob[0] : 1.0f;
+    const RelativeRows rows = rel;
+    // per task: Q, Kᵀ, V, the scores, dropout(P), Q Tᵀ, W and the two context terms (zero padding stays zero)
+    std::vector<float> qh(sp * dp, 0.0f), kt(dp * sp, 0.0f), vh(sp * dp, 0.0f), scores(sp * sp, 0.0f),
+        dropped(sp * sp, 0.0f), qt(sp * rp, 0.0f), w(sp * rp, 0.0f), ctx(sp * dp, 0.0f), ctx_rel(sp * dp, 0.0f);
+    for (int64_t task = t0; task < t1; ++task) {
+      const int64_t b = task / heads, n = task % heads;
+      const float *x = qkv + b * s * h3 + n * d;
+      LoadHead(x, bias + n * d, s, h3, d, false, qh.data(), dp);
+      LoadHead(x + h, bias + h + n * d, s, h3, d, true, kt.data(), sp);
+      LoadHead(x + 2 * h, bias + 2 * h + n * d, s, h3, d, false, vh.data(), dp);
+      const float *mb = mask_bias + b * s;
+      const int64_t keys = KeyRange(mb, s);
+      Gemm<false>(sp, RoundUp(keys, kTileCols), d, qh.data(), dp, kt.data(), sp, scores.data(), sp);  // Q Kᵀ
+      Gemm<false>(sp, rp, d, qh.data(), dp, tt_data, rp, qt.data(), rp);                               // Q Tᵀ
+      float *p_head = probs + task * s * s;
+      uint8_t *m_head = mask + task * s * s;
+      if (drop > 0.0f) {
+        DropoutMask(static_cast<uint32_t>(seed), drop, task * s * s, (task + 1) * s * s, mask);
+      } else {
+        std::fill(m_head, m_head + s * s, uint8_t{1});
+      }
+      for (int64_t i = 0; i < s; ++i) {
+        float *row = scores.data() + i * sp;
+        AddRelative(qt.data() + i * rp, i, rows, keys, row);
+        float mx = -INFINITY;
+#pragma omp simd reduction(max : mx)
+        for (int64_t j = 0; j < keys; ++j) {
+          row[j] = row[j] * scale + mb[j];
+          mx = std::max(mx, row[j]);
+        }
+        float sum = 0.0f;
+#pragma omp simd reduction(+ : sum)
+        for (int64_t j = 0; j < keys; ++j) {
+          row[j] = expf(row[j] - mx);
+          sum += row[j];
+        }
+        const float inv = 1.0f / sum;
+        float *pr = p_head + i * s;
+        float *dr = dropped.data() + i * sp;
+        const uint8_t *mr = m_head + i * s;
+#pragma omp simd
+        for (int64_t j = 0; j < keys; ++j) {
+          float p = row[j] * inv;
+          pr[j] = p;
+          dr[j] = p * (mr[j] * keep_scale);
+        }
+        std::fill(pr + keys, pr + s, 0.0f);
+        BucketRow(dr, i, rows, keys, w.data() + i * rp);
+      }
+      Gemm<false>(sp, dp, keys, dropped.data(), sp, vh.data(), dp, ctx.data(), dp);              // dropout(P) V
+      Gemm<false>(sp, dp, rows.count, w.data(), rp, tab_data, dp, ctx_rel.data(), dp);           // W T
+      float *out = context + b * s * h + n * d;
+      for (int64_t i = 0; i < s; ++i) {
+        const float *cr = ctx.data() + i * dp, *rr = ctx_rel.data() + i * dp;
+#pragma omp simd
+        for (int64_t c = 0; c < d; ++c) out[i * h + c] = cr[c] + rr[c];
+      }
+    }
+  });
+  return 0;
+}
+
+int RelativeSelfAttentionGrad(int nparam, void **params, int *ndims, int64_t **shapes, const char **, void *,
+                              void *) {
+  if (nparam != 14 || ndims[0] != 3 || ndims[4] != 2) return 1;
+  const float *dcontext = static_cast<const float *>(params[0]);
+  const float *qkv = static_cast<const float *>(params[1]);
+  const float *bias = static_cast<const float *>(params[2]);
+  const float *mask_bias = static_cast<const float *>(params[3]);
+  const float *table = static_cast<const float *>(params[4]);
+  const float *probs = static_cast<const float *>(params[5]);
+  const uint8_t *mask = static_cast<const uint8_t *>(params[6]);
+  const int64_t heads = static_cast<const int32_t *>(params[7])[0];
+  const float *keep_prob = static_cast<const float *>(params[9]);
+  const bool table_grad = static_cast<const int32_t *>(params[10])[0] != 0;
+  float *dqkv = static_cast<float *>(params[11]);
+  float *dbias = static_cast<float *>(params[12]);
+  float *dtable = static_cast<float *>(params[13]);
+  const int64_t batch = shapes[0][0], s = shapes[0][1], h = shapes[0][2], h3 = 3 * h;
+  if (heads <= 0 || h % heads != 0 || shapes[1][2] != h3) return 2;
+  const int64_t d = h / heads;
+  if (shapes[4][0] % 2 != 1 || shapes[4][1] != d || NumElements(ndims[3], shapes[3]) != batch * s) return 2;
+  const RelativeRows rel(shapes[4][0], s);
+  const int64_t sp = RoundUp(s, kTileCols), dp = RoundUp(d, kTileCols), rp = RoundUp(rel.count, kTileCols);
+  std::vector<float> tt, tab;
+  LoadTable(table, rel, d, dp, rp, &tt, &tab);
+  const float *tt_data = tt.data(), *tab_data = tab.data();
+  const Blocks blocks(batch * heads, 1);
+  const int64_t stride = h3 + rel.count * d;  // per block: dbias, then the reachable rows of dtable
+  std::vector<double> partial(static_cast<size_t>(blocks.count * stride), 0.0);
+  double *const partial_data = partial.data();
+  ParallelFor(blocks, [=](int64_t t0, int64_t t1, int64_t block) {
+    // locals, see the header
+    const float scale = static_cast<const float *>(params[8])[0];
+    const float drop = DropProb(keep_prob);
+    const float keep_scale = drop > 0.0f ? 1.0f / keep_prob[0] : 1.0f;
+    const RelativeRows rows = rel;
+    const bool with_table = table_grad;
+    double *acc = partial_data + block * stride, *acc_table = acc + h3;
+    // qd = [Q; dC] and sw = [dSb; W], each half sp rows (zero past s), so that one GEMM gives
+    // dT = [dSb; W]ᵀ [Q; dC] = dSbᵀ Q + Wᵀ dC
+    std::vector<float> qd(2 * sp * dp, 0.0f), kh(sp * dp, 0.0f), vt(dp * sp, 0.0f), ds(sp * sp, 0.0f),
+        dropped(sp * sp, 0.0f), dct(sp * rp, 0.0f), sw(2 * sp * rp, 0.0f), dqh(sp * dp), dq_rel(sp * dp),
+        dkh(sp * dp), dvh(sp * dp), dt(rp * dp), zeros(d, 0.0f);
+    float *qh = qd.data(), *dc = qd.data() + sp * dp, *dsb = sw.data(), *w = sw.data() + sp * rp;
+    for (int64_t task = t0; task < t1; ++task) {
+      const int64_t b = task / heads, n = task % heads;
+      const float *x = qkv + b * s * h3 + n * d;
+      LoadHead(x, bias + n * d, s, h3, d, false, qh, dp);
+      LoadHead(x + h, bias + h + n * d, s, h3, d, false, kh.data(), dp);
+      LoadHead(x + 2 * h, bias + 2 * h + n * d, s, h3, d, true, vt.data(), sp);
+      const float *dcin = dcontext + b * s * h + n * d;
+      for (int64_t i = 0; i < s; ++i) {
+#pragma omp simd
+        for (int64_t c = 0; c < d; ++c) dc[i * dp + c] = dcin[i * h + c];
+      }
+      const float *p_head = probs + task * s * s;
+      const uint8_t *m_head = mask + task * s * s;
+      const int64_t keys = KeyRange(mask_bias + b * s, s), kp = RoundUp(keys, kTileCols);
+      Gemm<false>(sp, kp, d, dc, dp, vt.data(), sp, ds.data(), sp);       // dC Vᵀ
+      Gemm<false>(sp, rp, d, dc, dp, tt_data, rp, dct.data(), rp);       // dC Tᵀ
+      for (int64_t i = 0; i < s; ++i) {
+        const float *pr = p_head + i * s;
+        const uint8_t *mr = m_head + i * s;
+        float *row = ds.data() + i * sp;
+        float *dr = dropped.data() + i * sp;
+        AddRelative(dct.data() + i * rp, i, rows, keys, row);  // d(dropout(P))
+        float dot = 0.0f;
+#pragma omp simd reduction(+ : dot)
+        for (int64_t j = 0; j < keys; ++j) {
+          const float keep = mr[j] * keep_scale;
+          dr[j] = pr[j] * keep;
+          row[j] *= keep;  // d(P)
+          dot += row[j] * pr[j];
+        }
+#pragma omp simd
+        for (int64_t j = 0; j < keys; ++j) row[j] = scale * pr[j] * (row[j] - dot);  // dS
+        BucketRow(row, i, rows, keys, dsb + i * rp);
+        if (with_table) BucketRow(dr, i, rows, keys, w + i * rp);
+      }
+      // rows [keys, kp) of dK and dV below read stale columns of ds / dropped: they are not written out
+      Gemm<false>(sp, dp, keys, ds.data(), sp, kh.data(), dp, dqh.data(), dp);          // dQ = dS K
+      Gemm<false>(sp, dp, rows.count, dsb, rp, tab_data, dp, dq_rel.data(), dp);        //    + dSb T
+      Gemm<true>(kp, dp, s, ds.data(), sp, qh, dp, dkh.data(), dp);                     // dK = dSᵀ Q
+      Gemm<true>(kp, dp, s, dropped.data(), sp, dc, dp, dvh.data(), dp);                // dV = dropout(P)ᵀ dC
+      if (with_table) {
+        Gemm<true>(rp, dp, 2 * sp, sw.data(), rp, qd.data(), dp, dt.data(), dp);        // dT = dSbᵀ Q + Wᵀ dC
+        for (int64_t r = 0; r < rows.count; ++r) {
+          const float *tr = dt.data() + r * dp;
+          double *ar = acc_table + r * d;
+#pragma omp simd
+          for (int64_t c = 0; c < d; ++c) ar[c] += tr[c];
+        }
+      }
+      float *out = dqkv + b * s * h3 + n * d;
+      double *aq = acc + n * d, *ak = acc + h + n * d, *av = acc + 2 * h + n * d;
+      for (int64_t i = 0; i < s; ++i) {
+        float *oq = out + i * h3, *ok = oq + h, *ov = oq + 2 * h;
+        const float *sq = dqh.data() + i * dp, *sr = dq_rel.data() + i * dp;
+        const float *sk = dkh.data() + i * dp, *sv = dvh.data() + i * dp;
+        if (i >= keys) sk = sv = zeros.data();  // a key past the range: no gradient
+#pragma omp simd
+        for (int64_t c = 0; c < d; ++c) {
+          const float q = sq[c] + sr[c];
+          oq[c] = q;
+          ok[c] = sk[c];
+          ov[c] = sv[c];
+          aq[c] += q;
+          ak[c] += sk[c];
+          av[c] += sv[c];
+        }
+      }
+    }
+  });
+  ReduceColumns(partial, blocks.count, stride, 0, h3, dbias);
+  std::fill(dtable, dtable + shapes[4][0] * d, 0.0f);  // the unreachable rows
+  ReduceColumns(partial, blocks.count, stride, h3, rel.count * d, dtable + rel.first * d);
+  return 0;
+}
+
+// ---------------------------------------------------------------------------------------------
 // Dropout alone (the heads' dropout before a classifier), with the seeded masks of the others.
 //   Dropout:     x [..], keep [1], seed int32 [1] -> y [..], mask uint8 [..]
 //   DropoutGrad: dy [..], mask [..], keep [1] -> dx [..]

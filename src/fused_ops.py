@@ -9,10 +9,13 @@ multi-threaded, vectorised kernel forward and one backward (``src/fused_ops.cc``
 
 * :class:`SelfAttention`: ``dropout(softmax(Q Kᵀ * scale + mask_bias)) V`` per head, from the
   fused Q|K|V projection and its bias; heads are split and merged inside the kernel.
+* :class:`RelativeSelfAttention`: NEZHA's attention, the same with relative positions: a table
+  ``T`` [2K+1, D] adds ``Q T[rel(i, j)]`` to the score of query i and key j and
+  ``T[rel(i, j)]`` to the value it reads, ``rel(i, j) = clip(j - i, -K, K) + K``.
 * :class:`DropoutAddLayerNorm`: ``LayerNorm(dropout(x + bias) + residual)``.
 * :class:`BiasGelu`: ``gelu(x + bias)``, the exact (erf) GELU.
 * :class:`LayerNormDropout`: ``dropout(LayerNorm(x))``.
-* :class:`MaskedSoftmaxDropout`: ``dropout(softmax(scores * scale + mask_bias))`` (NEZHA's attention).
+* :class:`MaskedSoftmaxDropout`: ``dropout(softmax(scores * scale + mask_bias))``.
 * :class:`RowMatMul`: ``x @ Wᵀ`` (the encoder's Dense projections before their bias) on the rows of
   real tokens only, by the sgemm of the oneDNN library inside MindSpore's wheel; padding rows are
   0. A batch padded to 128 tokens costs what its real tokens cost.
@@ -61,7 +64,8 @@ SOURCE = Path(__file__).with_name("fused_ops.cc")
 ENV_SWITCH = "BERT_ZOO_FUSED_KERNELS"
 KERNELS = ("BiasGelu", "BiasGeluGrad", "Dropout", "DropoutGrad", "DropoutAddLayerNorm", "DropoutAddLayerNormGrad",
            "LayerNormDropout", "LayerNormDropoutGrad", "MaskedSoftmaxDropout", "MaskedSoftmaxDropoutGrad",
-           "SelfAttention", "SelfAttentionGrad", "SumOfSquares", "CrfForward", "CrfForwardGrad", "CrfViterbi")
+           "SelfAttention", "SelfAttentionGrad", "RelativeSelfAttention", "RelativeSelfAttentionGrad", "SumOfSquares",
+           "CrfForward", "CrfForwardGrad", "CrfViterbi")
 # tried in order: libmvec's vector erff/expf, then scalar libm, then without -march=native
 _BUILDS = (
     ["-march=native", "-fopenmp-simd", "-lmvec"],
@@ -484,6 +488,12 @@ class MaskedSoftmaxDropout(_Dropout):
         return self.dropout(self.softmax(scores.astype(ms.float32) * self.scale_value + mask_bias))
 
 
+def _split_heads(x: Tensor, num_heads: int) -> Tensor:
+    """(B, S, H) -> (B, N, S, D)"""
+    b, s, h = x.shape
+    return x.reshape(b, s, num_heads, h // num_heads).transpose(0, 2, 1, 3)
+
+
 class SelfAttention(_Dropout):
     """Multi-head scaled dot-product attention on a fused Q|K|V projection, with its bias, the padding
     mask and dropout: ``context = dropout(softmax(Q Kᵀ * scale + mask_bias)) V`` per head, where
@@ -545,15 +555,99 @@ class SelfAttention(_Dropout):
         b, s, h3 = qkv.shape
         h = h3 // 3
         q, k, v = ops.split((qkv + bias.astype(qkv.dtype)).astype(self.compute_type), h, -1)
-        scores = self.batch_matmul_nt(self._heads(q), self._heads(k))  # (B, N, S, S)
+        n = self.num_heads
+        scores = self.batch_matmul_nt(_split_heads(q, n), _split_heads(k, n))  # (B, N, S, S)
         probs = self.softmax_dropout(scores, mask_bias).astype(self.compute_type)
-        context = ops.matmul(probs, self._heads(v))  # (B, N, S, D)
+        context = ops.matmul(probs, _split_heads(v, n))  # (B, N, S, D)
         return context.transpose(0, 2, 1, 3).reshape(b, s, h)
 
-    def _heads(self, x: Tensor) -> Tensor:
-        """(B, S, H) -> (B, N, S, D)"""
-        b, s, h = x.shape
-        return x.reshape(b, s, self.num_heads, h // self.num_heads).transpose(0, 2, 1, 3)
+
+class RelativeSelfAttention(_Dropout):
+    """NEZHA's multi-head attention with relative positions (Wei et al. 2019) on a fused Q|K|V projection,
+    with its bias, the padding mask and dropout. With ``[Q | K | V] = qkv + bias``, a table ``T``
+    [R, D] (R = 2K + 1) shared by the heads and ``rel(i, j) = clip(j - i, -K, K) + K``, per head::
+
+        scores[i, j] = (Q_i·K_j + Q_i·T[rel(i, j)]) * scale + mask_bias[j]
+        P = dropout(softmax_j(scores));  context_i = sum_j P[i, j] (V_j + T[rel(i, j)])
+
+    The fused kernel computes the position terms from ``Q Tᵀ`` [S, R] (a gather per row) and ``W T``,
+    where ``W[i, r]`` sums row i of P over the keys at relative position r, instead of the [S, S, D]
+    tensor of gathered table rows; its dropout masks, head layout and padded-key skipping are
+    :class:`SelfAttention`'s. The standard path gathers ``T[rel]`` [S, S, D] and multiplies in batch.
+
+    Args:
+        num_heads: N; H must be a multiple of it.
+        max_relative_position: K; the table has 2K + 1 rows.
+        dropout_prob: attention-probability dropout in training.
+        scale: factor on the scores (1/sqrt(D)).
+        compute_type: dtype of the matmuls on the standard path.
+        table_grad: compute the table's gradient (a learned table); False for a constant table, whose
+            gradient the fused kernel then returns as zeros without computing it.
+
+    Inputs:
+        qkv: float [B, S, 3H], the three projections without their biases; bias: float [3H];
+        mask_bias: float32 [B, 1, 1, S] (0 keep, -10000 drop); table: float [2K + 1, D].
+
+    Outputs:
+        [B, S, H]: float32 on the fused path, ``compute_type`` on the standard one.
+    """
+
+    def __init__(self, num_heads: int, max_relative_position: int, dropout_prob: float, scale: float,
+                 compute_type=ms.float32, table_grad: bool = True):
+        super().__init__(dropout_prob)
+        if max_relative_position < 0:
+            raise ValueError(f"max_relative_position must be >= 0, got {max_relative_position}")
+        self.num_heads = num_heads
+        self.max_relative_position = int(max_relative_position)
+        self.compute_type = compute_type
+        if self.fused:
+            def context_shape(qkv, *_):
+                return [qkv[0], qkv[1], qkv[2] // 3]
+
+            def probs_shape(qkv, *_):
+                return [qkv[0], num_heads, qkv[1], qkv[1]]
+
+            grad = _custom(self.library, "RelativeSelfAttentionGrad", lambda dc, qkv, b, mb, t, *_: (qkv, b, t),
+                           lambda dc, qkv, b, mb, t, *_: (qkv, b, t))
+
+            def bprop(qkv, bias, mask_bias, table, heads, scale_, keep, seed, table_grad_, out, dout):
+                _, probs, mask = out
+                dqkv, dbias, dtable = grad(dout[0], qkv, bias, mask_bias, table, probs, mask, heads, scale_, keep,
+                                           table_grad_)
+                return (dqkv, dbias, ops.zeros_like(mask_bias), dtable, ops.zeros_like(heads), ops.zeros_like(scale_),
+                        ops.zeros_like(keep), ops.zeros_like(seed), ops.zeros_like(table_grad_))
+
+            self.op = _custom(self.library, "RelativeSelfAttention",
+                              lambda *shapes: (context_shape(*shapes), probs_shape(*shapes), probs_shape(*shapes)),
+                              lambda qkv, *_: (qkv, qkv, ms.uint8), bprop)
+            self.heads = Tensor([num_heads], ms.int32)
+            self.scale = _scalar(scale)
+            self.table_grad = Tensor([int(table_grad)], ms.int32)
+        else:
+            self.softmax_dropout = MaskedSoftmaxDropout(dropout_prob, scale)
+            self.batch_matmul_nt = ops.BatchMatMul(transpose_b=True)
+
+    def construct(self, qkv: Tensor, bias: Tensor, mask_bias: Tensor, table: Tensor) -> Tensor:
+        if self.fused:
+            keep, seed = self.keep_and_seed()
+            return self.op(qkv.astype(ms.float32), bias.astype(ms.float32), mask_bias.astype(ms.float32),
+                           table.astype(ms.float32), self.heads, self.scale, keep, seed, self.table_grad)[0]
+        b, s, h3 = qkv.shape
+        h = h3 // 3
+        n, d = self.num_heads, h // self.num_heads
+        q, k, v = ops.split((qkv + bias.astype(qkv.dtype)).astype(self.compute_type), h, -1)
+        q, k, v = _split_heads(q, n), _split_heads(k, n), _split_heads(v, n)  # (B, N, S, D)
+        pos = ops.arange(0, s, dtype=ms.int32)
+        kmax = self.max_relative_position
+        index = ops.clip_by_value(pos.reshape(1, s) - pos.reshape(s, 1), -kmax, kmax) + kmax  # rel: (S, S)
+        rel = ops.gather(table.astype(self.compute_type), index, 0)  # T[rel]: (S, S, D)
+        q_t = q.transpose(2, 0, 1, 3).reshape(s, b * n, d)  # (S, B*N, D)
+        rel_scores = ops.bmm(q_t, rel.swapaxes(1, 2)).reshape(s, b, n, s).transpose(1, 2, 0, 3)  # (B, N, S, S)
+        probs = self.softmax_dropout(self.batch_matmul_nt(q, k) + rel_scores, mask_bias).astype(self.compute_type)
+        p_t = probs.transpose(2, 0, 1, 3).reshape(s, b * n, s)  # (S, B*N, S)
+        rel_context = ops.bmm(p_t, rel).reshape(s, b, n, d).transpose(1, 2, 0, 3)  # (B, N, S, D)
+        context = ops.matmul(probs, v) + rel_context
+        return context.transpose(0, 2, 1, 3).reshape(b, s, h)  # (B, S, H)
 
 
 class SumOfSquares(nn.Cell):

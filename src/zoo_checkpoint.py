@@ -26,7 +26,7 @@ bucket wrapper; heads under ``P`` minus its last ``bert.``)
 ``bert.cls2.dense.*`` (next sentence)                               ``cls.seq_relationship.*``
 ``bert.dense_1.*`` (classifier, NER)                                ``classifier.*``
 ``bert.dense1.*`` (SQuAD; row 0 start, row 1 end)                   ``qa_outputs.*``
-``loss.transitions`` (CRF)                                          ``crf.{transitions,start_transitions,end_transitions}``
+``loss.transitions`` (CRF)                                          ``crf.{,start_,end_}transitions``
 =================================================================  =============================================
 
 The zoo's CRF keeps one [T+2, T+2] matrix indexed ``[to, from]`` with START (row/column T) and
@@ -70,7 +70,8 @@ _ZOO_STATE_NAMES = ("global_step", "loss_scale", "scale_sense", "current_iterato
 # backbone leaves after P: zoo -> canonical (without "bert."); layer paths are handled by _LAYER
 _EMBEDDINGS = {
     "bert_embedding_lookup.embedding_table": "embeddings.word_embeddings.embedding_table",
-    "bert_embedding_postprocessor.token_type_embedding.embedding_table": "embeddings.token_type_embeddings.embedding_table",
+    "bert_embedding_postprocessor.token_type_embedding.embedding_table":
+        "embeddings.token_type_embeddings.embedding_table",
     "bert_embedding_postprocessor.embedding_table": "embeddings.token_type_embeddings.embedding_table",
     "bert_embedding_postprocessor.full_position_embedding.embedding_table":
         "embeddings.position_embeddings.embedding_table",

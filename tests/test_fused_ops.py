@@ -11,8 +11,9 @@ import pytest
 from mindspore import Tensor, ops
 
 from src import fused_ops
-from src.fused_ops import (BiasGelu, DropoutAddLayerNorm, LayerNormDropout, MaskedSoftmaxDropout, RowMatMul,
-                           SelfAttention, SumOfSquares)
+from src.bert_model import relative_position_index
+from src.fused_ops import (BiasGelu, DropoutAddLayerNorm, LayerNormDropout, MaskedSoftmaxDropout,
+                           RelativeSelfAttention, RowMatMul, SelfAttention, SumOfSquares)
 
 EPS = 1e-12
 
@@ -107,6 +108,50 @@ def attention_grad_ref(dcontext, parts, scale):
     return dqkv, dqkv.sum((0, 1))
 
 
+def relative_attention_ref(qkv, bias, mask_bias, table, heads, scale, keep=None):
+    """NEZHA's attention, context [B, S, H] and the pieces the gradient needs: scores (Q Kᵀ + Q T[rel]ᵀ)
+    * scale + mask_bias, context P V + P T[rel] with rel = clip(j - i, -K, K) + K; keep as attention_ref."""
+    b, s, h3 = qkv.shape
+    h, d = h3 // 3, h3 // 3 // heads
+    index = relative_position_index(s, (table.shape[0] - 1) // 2)
+    rel = table[index]  # (S, S, D)
+    q, k, v = (qkv + bias).reshape(b, s, 3, heads, d).transpose(2, 0, 3, 1, 4)  # each (B, N, S, D)
+    p = softmax_ref((q @ k.swapaxes(-1, -2) + np.einsum("bnid,ijd->bnij", q, rel)) * scale + mask_bias)
+    factor = 1.0 if keep is None else keep
+    pd = p * factor
+    context = (pd @ v + np.einsum("bnij,ijd->bnid", pd, rel)).transpose(0, 2, 1, 3).reshape(b, s, h)
+    return context, (q, k, v, rel, index, p, pd, factor)
+
+
+def relative_attention_grad_ref(dcontext, parts, scale, rows):
+    """dqkv, dbias and dtable [rows, D] of relative_attention_ref."""
+    q, k, v, rel, index, p, pd, factor = parts
+    b, n, s, d = q.shape
+    dc = dcontext.reshape(b, s, n, d).transpose(0, 2, 1, 3)
+    dv = pd.swapaxes(-1, -2) @ dc
+    dp = (dc @ v.swapaxes(-1, -2) + np.einsum("bnid,ijd->bnij", dc, rel)) * factor
+    dscores = softmax_grad_ref(dp, p) * scale  # d(Q Kᵀ + Q T[rel]ᵀ)
+    dq = dscores @ k + np.einsum("bnij,ijd->bnid", dscores, rel)
+    dk = dscores.swapaxes(-1, -2) @ q
+    drel = np.einsum("bnij,bnid->ijd", dscores, q) + np.einsum("bnij,bnid->ijd", pd, dc)  # (S, S, D)
+    dtable = np.zeros((rows, d))
+    np.add.at(dtable, index, drel)
+    dqkv = np.stack([dq, dk, dv]).transpose(1, 3, 0, 2, 4).reshape(b, s, 3 * n * d)
+    return dqkv, dqkv.sum((0, 1)), dtable
+
+
+def relative_inputs(rng, b, s, heads, h, k_max):
+    """qkv, bias, mask_bias (a hole in row 0, padding in row 1), table and a context cotangent."""
+    qkv, bias = rng.standard_normal((b, s, 3 * h)), rng.standard_normal(3 * h)
+    table, dy = rng.standard_normal((2 * k_max + 1, h // heads)), rng.standard_normal((b, s, h))
+    mask_bias = np.zeros((b, 1, 1, s))
+    mask_bias[0, ..., s // 2] = -10000.0
+    if b > 1:
+        mask_bias[1, ..., s // 4 + 1:] = -10000.0  # padding: the kernel skips keys past the last kept one
+        qkv[1, s // 4 + 1:] = 0.0  # RowMatMul leaves the padding rows 0
+    return qkv, bias, mask_bias, table, dy
+
+
 # --- forward and gradients, dropout off ---------------------------------------------------------
 @pytest.mark.parametrize("path", ["fused", "standard"])
 def test_bias_gelu(mode, path, request):
@@ -196,6 +241,46 @@ def test_self_attention(mode, path, seq, request):
     np.testing.assert_allclose(dbias, want_dbias, rtol=1e-4, atol=1e-4)
 
 
+# (batch, sequence, heads, hidden, K): S below and above the 32-wide tile, K below and above S, D 8 and 40
+RELATIVE_SHAPES = [(2, 7, 4, 32, 3), (2, 7, 4, 32, 64), (2, 40, 4, 32, 5), (3, 70, 2, 80, 40), (2, 33, 4, 32, 1)]
+
+
+@pytest.mark.parametrize("path", ["fused", "standard"])
+@pytest.mark.parametrize("shape", RELATIVE_SHAPES, ids=lambda x: "b{}-s{}-n{}-h{}-k{}".format(*x))
+def test_relative_self_attention(mode, path, shape, request):
+    """Context and the gradients of qkv, bias and the table against the NumPy formula, on both paths."""
+    if path == "standard":
+        request.getfixturevalue("standard_ops")
+    b, seq, heads, h, k_max = shape
+    qkv, bias, mask_bias, table, dy = relative_inputs(np.random.default_rng(14), *shape)
+    scale = 1 / np.sqrt(h // heads)
+    cell = RelativeSelfAttention(heads, k_max, 0.1, scale)
+    cell.set_train(False)
+    assert cell.fused == (path == "fused")
+    out, (dqkv, dbias, _, dtable) = grads(cell, (qkv, bias, mask_bias, table), t(dy))
+    context, parts = relative_attention_ref(qkv, bias, mask_bias, table, heads, scale)
+    np.testing.assert_allclose(out, context, rtol=1e-4, atol=1e-5)
+    want_dqkv, want_dbias, want_dtable = relative_attention_grad_ref(dy, parts, scale, 2 * k_max + 1)
+    np.testing.assert_allclose(dqkv, want_dqkv, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(dbias, want_dbias, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(dtable, want_dtable, rtol=1e-4, atol=1e-4)
+
+
+def test_relative_self_attention_without_table_gradient(mode):
+    """table_grad=False (a constant table): the same context and dqkv, and a zero table gradient."""
+    shape = (2, 40, 4, 32, 5)
+    qkv, bias, mask_bias, table, dy = relative_inputs(np.random.default_rng(15), *shape)
+    outs = []
+    for table_grad in (True, False):
+        cell = RelativeSelfAttention(4, 5, 0.0, 0.25, table_grad=table_grad)
+        outs.append(grads(cell, (qkv, bias, mask_bias, table), t(dy)))
+    (out, (dqkv, dbias, _, dtable)), (out_c, (dqkv_c, dbias_c, _, dtable_c)) = outs
+    assert np.abs(dtable).max() > 0 and not dtable_c.any()
+    np.testing.assert_array_equal(out_c, out)
+    np.testing.assert_array_equal(dqkv_c, dqkv)
+    np.testing.assert_array_equal(dbias_c, dbias)
+
+
 # --- dropout ------------------------------------------------------------------------------------
 def test_attention_dropout_mask_is_used_in_both_passes(mode):
     """Training: the kernel's mask drops ~p of the probabilities, scales the rest by 1/(1-p), and the
@@ -230,6 +315,45 @@ def test_attention_dropout_mask_is_used_in_both_passes(mode):
     want_dqkv, want_dbias = attention_grad_ref(dy, parts, scale)
     np.testing.assert_allclose(dqkv.asnumpy(), want_dqkv, rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(dbias.asnumpy(), want_dbias, rtol=1e-4, atol=1e-4)
+
+
+def test_relative_attention_dropout_mask_is_masked_softmax_dropouts(mode):
+    """Training: the kernel draws MaskedSoftmaxDropout's (and SelfAttention's) mask for the same seed, and
+    the context and every gradient go through it."""
+    rng = np.random.default_rng(16)
+    b, seq, heads, h, k_max = 2, 37, 4, 32, 6
+    qkv, bias, mask_bias, table, dy = relative_inputs(rng, b, seq, heads, h, k_max)
+    scale = 1 / np.sqrt(h // heads)
+    cell = RelativeSelfAttention(heads, k_max, 0.3, scale)
+    keep, seed = t([0.7]), Tensor([12345], ms.int32)
+    grad_all = ops.GradOperation(get_all=True, sens_param=True)
+    softmax_dropout, attention = MaskedSoftmaxDropout(0.3, scale), SelfAttention(heads, 0.3, scale)
+    scores = t(rng.standard_normal((b, heads, seq, seq)))
+
+    def context(x, bias_, table_):
+        return cell.op(x, bias_, t(mask_bias), table_, cell.heads, cell.scale, keep, seed, cell.table_grad)[0]
+
+    def run(x, bias_, table_):
+        outs = cell.op(x, bias_, t(mask_bias), table_, cell.heads, cell.scale, keep, seed, cell.table_grad)
+        other = softmax_dropout.op(scores, t(mask_bias), softmax_dropout.scale, keep, seed)[2]
+        plain = attention.op(x, bias_, t(mask_bias), attention.heads, attention.scale, keep, seed)[2]
+        return outs, other, plain, grad_all(context)(x, bias_, table_, t(dy))
+
+    if ms.get_context("mode") == ms.GRAPH_MODE:
+        run = ms.jit(run)
+    (out, probs, mask), other, plain, (dqkv, dbias, dtable) = run(t(qkv), t(bias), t(table))
+    mask = mask.asnumpy()
+    assert mask.dtype == np.uint8 and set(np.unique(mask)) == {0, 1}
+    assert abs(1 - mask.mean() - 0.3) < 0.02, mask.mean()
+    np.testing.assert_array_equal(mask, other.asnumpy())
+    np.testing.assert_array_equal(mask, plain.asnumpy())
+    want, parts = relative_attention_ref(qkv, bias, mask_bias, table, heads, scale, mask / 0.7)
+    np.testing.assert_allclose(probs.asnumpy(), parts[5], rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(out.asnumpy(), want, rtol=1e-4, atol=1e-5)
+    want_dqkv, want_dbias, want_dtable = relative_attention_grad_ref(dy, parts, scale, 2 * k_max + 1)
+    np.testing.assert_allclose(dqkv.asnumpy(), want_dqkv, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(dbias.asnumpy(), want_dbias, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(dtable.asnumpy(), want_dtable, rtol=1e-4, atol=1e-4)
 
 
 def test_hidden_dropout_mask_and_gradient(mode):
@@ -387,8 +511,14 @@ def test_row_matmul_standard_path_computes_every_row(standard_ops):
 
 
 # --- the model on both paths --------------------------------------------------------------------
-def test_bert_gradients_equal_on_both_paths(mode, monkeypatch):
-    """The whole encoder's loss and parameter gradients: fused kernels vs standard operators."""
+NEZHA = {"use_relative_positions": True, "max_relative_position": 3}
+
+
+@pytest.mark.parametrize("model", [{}, dict(NEZHA, relative_position_type="learned"), NEZHA],
+                         ids=["bert", "nezha-learned", "nezha-functional"])
+def test_bert_gradients_equal_on_both_paths(mode, model, monkeypatch):
+    """The whole encoder's loss and parameter gradients (BERT, NEZHA with a learned and with a constant
+    relative table): fused kernels vs standard operators."""
     from src.heads import BertForSequenceClassification
     from tests.conftest import tiny_config
 
@@ -401,7 +531,7 @@ def test_bert_gradients_equal_on_both_paths(mode, monkeypatch):
 
     def loss_and_grads():
         ms.set_seed(0)
-        net = BertForSequenceClassification(tiny_config(), num_labels=2)
+        net = BertForSequenceClassification(tiny_config(**model), num_labels=2)
         net.set_train(True)  # dropout probabilities are 0 in tiny_config
         weights = net.trainable_params()
 
@@ -422,6 +552,34 @@ def test_bert_gradients_equal_on_both_paths(mode, monkeypatch):
     assert fused.keys() == standard.keys()
     for name in fused:
         np.testing.assert_allclose(fused[name], standard[name], rtol=1e-3, atol=1e-5, err_msg=name)
+
+
+def test_nezha_longer_than_max_position_embeddings_on_both_paths(mode, monkeypatch):
+    """NEZHA has no position table: a sequence longer than max_position_embeddings (and than K, and than
+    the kernel's 32-wide tile) runs, with the same outputs on both paths."""
+    from src.bert_model import BertModel
+    from tests.conftest import tiny_config
+
+    rng = np.random.default_rng(17)
+    ids = Tensor(rng.integers(1, 99, (2, 80)).astype(np.int32))
+    mask = np.ones((2, 80), np.int32)
+    mask[1, 50:] = 0
+    seg = Tensor(np.zeros((2, 80), np.int32))
+
+    def sequence_output():
+        ms.set_seed(0)
+        net = BertModel(tiny_config(seq_length=80, max_position_embeddings=16, use_relative_positions=True,
+                                    max_relative_position=24))
+        net.set_train(False)
+        return net(ids, Tensor(mask), seg)[0].asnumpy()
+
+    fused = sequence_output()
+    monkeypatch.setattr(fused_ops, "_resolved", True)
+    monkeypatch.setattr(fused_ops, "_library", None)
+    standard = sequence_output()
+    assert fused.shape == (2, 80, 32)
+    real = mask.astype(bool)
+    np.testing.assert_allclose(fused[real], standard[real], rtol=1e-4, atol=1e-4)
 
 
 # --- building -----------------------------------------------------------------------------------
