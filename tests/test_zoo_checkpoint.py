@@ -63,7 +63,8 @@ def zoo_name(hf: str, backbone: str, old: bool) -> str | None:
         return None  # tied to the word embeddings
     table = {"cls.predictions.transform.dense.": "cls1.dense.",
              "cls.predictions.transform.LayerNorm.weight": "cls1.layernorm.gamma",
-             "cls.predictions.transform.LayerNorm.bias": "cls1.layernorm.beta", "cls.predictions.bias": "cls1.output_bias",
+             "cls.predictions.transform.LayerNorm.bias": "cls1.layernorm.beta",
+             "cls.predictions.bias": "cls1.output_bias",
              "cls.seq_relationship.": "cls2.dense.", "classifier.": "dense_1.", "qa_outputs.": "dense1."}
     for ours, zoo in table.items():
         if hf.startswith(ours):
