@@ -25,6 +25,7 @@ pasting; PyTorch in particular slows down several-fold when another process take
     python benchmarks/bench_finetune_step.py                    # about 80 s on 2 quiet cores
     python benchmarks/bench_finetune_step.py --loss-scale on --no-standard-ops --steps 5
     python benchmarks/bench_finetune_step.py --profile          # per-operator profile, about 60 s
+    python benchmarks/bench_finetune_step.py --nezha --loss-scale on    # the same as NEZHA on both sides
     python benchmarks/bench_finetune_step.py --profile --hidden-act gelu_tanh   # what-if: another activation
 
 Prints a Markdown table (pasted into BENCHMARKS.md) and, with ``--json PATH``, writes the raw
@@ -88,7 +89,12 @@ def minilm_dir() -> Path:
 # --------------------------------------------------------------------------------------
 # Workers (each runs in its own process)
 # --------------------------------------------------------------------------------------
-def worker_ours(steps: int, warmup: int, loss_scale: bool, hidden_act: str | None, profile: bool = False) -> dict:
+NEZHA_K = 64
+NEZHA = {"use_relative_positions": True, "max_relative_position": NEZHA_K}
+
+
+def worker_ours(steps: int, warmup: int, loss_scale: bool, hidden_act: str | None, profile: bool = False,
+                nezha: bool = False) -> dict:
     """Time our train step; with ``profile``, then run ``steps`` more under ``mindspore.Profiler``."""
     import mindspore as ms
 
@@ -100,7 +106,7 @@ def worker_ours(steps: int, warmup: int, loss_scale: bool, hidden_act: str | Non
     ms.set_context(mode=ms.GRAPH_MODE, device_target="CPU")
     ms.set_seed(0)
     overrides = {"seq_length": SEQ} if hidden_act is None else {"seq_length": SEQ, "hidden_act": hidden_act}
-    config = bert_config_from_hf(minilm_dir(), **overrides)
+    config = bert_config_from_hf(minilm_dir(), **overrides, **(NEZHA if nezha else {}))
     network = BertClassificationLoss(config, num_labels=LABELS)
     load_checkpoint_into(network, minilm_dir())
     network.set_train(True)
@@ -203,14 +209,24 @@ def worker_kernels(steps: int, warmup: int) -> dict:
     return {"kernels": rows}
 
 
-def worker_hf(steps: int, warmup: int, threads: int) -> dict:
+def worker_hf(steps: int, warmup: int, threads: int, nezha: bool = False) -> dict:
     os.environ.setdefault("USE_TF", "0")
     import torch
     import transformers
 
     torch.set_num_threads(threads)
     torch.manual_seed(0)
-    model = transformers.BertForSequenceClassification.from_pretrained(minilm_dir(), num_labels=LABELS).train()
+    model = transformers.BertForSequenceClassification.from_pretrained(minilm_dir(), num_labels=LABELS)
+    if nezha:  # the same weights in NezhaForSequenceClassification (no position table; relative K = 64)
+        bert = model
+        model = transformers.NezhaForSequenceClassification(transformers.NezhaConfig(
+            **{k: v for k, v in bert.config.to_dict().items() if k in transformers.NezhaConfig().to_dict()},
+            max_relative_position=NEZHA_K))
+        state = {k.replace("bert.", "nezha.", 1): v for k, v in bert.state_dict().items()
+                 if "position_embeddings" not in k and "position_ids" not in k}
+        missing, unexpected = model.load_state_dict(state, strict=False)
+        assert not unexpected and all("relative_positions" in k for k in missing), (missing, unexpected)
+    model.train()
     assert model.config.hidden_act == "gelu" and model.config.hidden_dropout_prob == 0.1
     decay = [p for n, p in model.named_parameters() if not ("LayerNorm" in n or n.endswith("bias"))]
     no_decay = [p for n, p in model.named_parameters() if "LayerNorm" in n or n.endswith("bias")]
@@ -253,6 +269,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-standard-ops", action="store_true",
                         help="skip the row of our step with the fused CPU kernels off (BERT_ZOO_FUSED_KERNELS=0)")
     parser.add_argument("--hidden-act", help="our side only: replace the checkpoint's activation (a what-if)")
+    parser.add_argument("--nezha", action="store_true",
+                        help="both sides NEZHA of MiniLM's shape and weights (functional relative positions, "
+                             f"K = {NEZHA_K}, no position table; HF NezhaForSequenceClassification)")
     parser.add_argument("--peak-seconds", type=float, default=1.0)
     parser.add_argument("--json", help="write the raw results here")
     parser.add_argument("--profile", action="store_true",
@@ -269,9 +288,9 @@ def main(argv: list[str] | None = None) -> int:
             result = worker_kernels(args.steps, args.warmup)
         elif kind in ("ours", "profile"):
             result = worker_ours(args.steps, args.warmup, loss_scale=rest[0] == "on", hidden_act=args.hidden_act,
-                                 profile=kind == "profile")
+                                 profile=kind == "profile", nezha=args.nezha)
         else:
-            result = worker_hf(args.steps, args.warmup, args.threads)
+            result = worker_hf(args.steps, args.warmup, args.threads, nezha=args.nezha)
         print(json.dumps(result))
         return 0
 
@@ -281,7 +300,9 @@ def main(argv: list[str] | None = None) -> int:
               "--peak-seconds", str(args.peak_seconds)]
     if args.hidden_act:
         common += ["--hidden-act", args.hidden_act]
-    act = args.hidden_act or "gelu (exact erf)"
+    if args.nezha:
+        common.append("--nezha")
+    act = (args.hidden_act or "gelu (exact erf)") + (f"; NEZHA, relative positions K = {NEZHA_K}" if args.nezha else "")
     if args.profile:
         result = spawn(__file__, ["profile", "on", *common])
         print_profile(f"MiniLM classifier ({act}), batch {BATCH}, seq {SEQ}, loss scale on", result, args.steps)
@@ -322,7 +343,8 @@ def main(argv: list[str] | None = None) -> int:
                      "result": standard})
         print(f"ours with standard operators: {standard['median_s']:.3f} s/step; other processes used "
               f"{standard['background_cores']:.2f} cores", file=sys.stderr, flush=True)
-    rows.append({"side": f"HuggingFace BertForSequenceClassification ({hf['attn_implementation']} attention)",
+    hf_class = "NezhaForSequenceClassification" if args.nezha else "BertForSequenceClassification"
+    rows.append({"side": f"HuggingFace {hf_class} ({hf['attn_implementation']} attention)",
                  "result": hf})
     print(f"HF: {hf['median_s']:.3f} s/step (loss {hf['first_loss']:.3f}->{hf['last_loss']:.3f}); other processes "
           f"used {hf['background_cores']:.2f} cores", file=sys.stderr, flush=True)

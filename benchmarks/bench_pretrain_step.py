@@ -8,7 +8,8 @@ global-norm clipping at 1.0, AdamW, seq 128, vocab 30,522, 20 masked positions):
   mode, compiled once (the first call, timed separately), then ``--warmup`` steps, then the median
   of ``--steps`` steps, each synchronised with ``.asnumpy()``.
   The MLM head runs on the gathered masked positions only (Google's BERT and the zoo).
-* HuggingFace: ``transformers.BertForPreTraining`` in train mode on PyTorch, ``torch.optim.AdamW``
+* HuggingFace: ``transformers.BertForPreTraining`` (``NezhaForPreTraining`` for the ``-nezha``
+  configs: functional relative positions, K = 64) in train mode on PyTorch, ``torch.optim.AdamW``
   (weight decay 0.01 off LayerNorm and biases, as ours),
   loss = MLM cross-entropy (labels -100 except at the masked positions) + NSP cross-entropy,
   backward, ``clip_grad_norm_(1.0)``, step; ``torch.set_num_threads(2)``; same warm-up and median.
@@ -25,6 +26,7 @@ so only runs with about 0 background are worth pasting::
 
     python benchmarks/bench_pretrain_step.py                  # about 2 minutes on 2 quiet cores
     python benchmarks/bench_pretrain_step.py --configs small --steps 5
+    python benchmarks/bench_pretrain_step.py --configs small,small-nezha,base4,base4-nezha   # NEZHA vs BERT
     python benchmarks/bench_pretrain_step.py --profile small  # our step by operator type
 
 Prints a Markdown table (pasted into BENCHMARKS.md) and, with ``--json PATH``, writes the raw
@@ -58,6 +60,11 @@ DESCRIPTIONS = {
     "small": "H=256, 4 layers, 4 heads, I=1024, batch 32",
     "base4": "BERT-base width (H=768, 12 heads, I=3072), 4 layers, batch 16",
 }
+# NEZHA (functional relative positions, K = 64, no position table) of each size: "small-nezha", ...
+NEZHA_K = 64
+for _name in list(CONFIGS):
+    CONFIGS[f"{_name}-nezha"] = dict(CONFIGS[_name], relative=True)
+    DESCRIPTIONS[f"{_name}-nezha"] = f"NEZHA (K={NEZHA_K}), {DESCRIPTIONS[_name]}"
 
 
 def make_batch(batch: int, seed: int = 0) -> dict:
@@ -85,7 +92,8 @@ def model_config(name: str):
 
     c = CONFIGS[name]
     return BertConfig(seq_length=SEQ, vocab_size=VOCAB, hidden_size=c["hidden"], num_hidden_layers=c["layers"],
-                      num_attention_heads=c["heads"], intermediate_size=c["intermediate"])
+                      num_attention_heads=c["heads"], intermediate_size=c["intermediate"],
+                      use_relative_positions=c.get("relative", False), max_relative_position=NEZHA_K)
 
 
 # --------------------------------------------------------------------------------------
@@ -140,11 +148,15 @@ def worker_hf(name: str, steps: int, warmup: int, threads: int) -> dict:
     torch.set_num_threads(threads)
     torch.manual_seed(0)
     c = CONFIGS[name]
-    config = transformers.BertConfig(vocab_size=VOCAB, hidden_size=c["hidden"], num_hidden_layers=c["layers"],
-                                     num_attention_heads=c["heads"], intermediate_size=c["intermediate"],
-                                     hidden_act="gelu", hidden_dropout_prob=0.1, attention_probs_dropout_prob=0.1,
-                                     max_position_embeddings=512, type_vocab_size=2, layer_norm_eps=1e-12)
-    model = transformers.BertForPreTraining(config).train()
+    sizes = dict(vocab_size=VOCAB, hidden_size=c["hidden"], num_hidden_layers=c["layers"],
+                 num_attention_heads=c["heads"], intermediate_size=c["intermediate"], hidden_act="gelu",
+                 hidden_dropout_prob=0.1, attention_probs_dropout_prob=0.1, max_position_embeddings=512,
+                 type_vocab_size=2, layer_norm_eps=1e-12)
+    if c.get("relative"):
+        model = transformers.NezhaForPreTraining(transformers.NezhaConfig(**sizes, max_relative_position=NEZHA_K))
+    else:
+        model = transformers.BertForPreTraining(transformers.BertConfig(**sizes))
+    model.train()
     no_decay = ("bias", "LayerNorm.weight")
     optimizer = torch.optim.AdamW(
         [{"params": [p for n, p in model.named_parameters() if not n.endswith(no_decay)], "weight_decay": 0.01},
@@ -182,7 +194,8 @@ def worker_hf(name: str, steps: int, warmup: int, threads: int) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--configs", default="small,base4", help=f"comma-separated, from {', '.join(CONFIGS)}")
+    parser.add_argument("--configs", default="small,base4,small-nezha",
+                        help=f"comma-separated, from {', '.join(CONFIGS)}")
     parser.add_argument("--steps", type=int, default=7, help="timed steps (median reported)")
     parser.add_argument("--warmup", type=int, default=2, help="untimed steps after the first (compiling) one")
     parser.add_argument("--threads", type=int, default=2, help="torch.set_num_threads")
@@ -257,6 +270,13 @@ def main(argv: list[str] | None = None) -> int:
             f"{r['config']}: {r['hf_own_flops_per_sequence'] / r['flops_per_sequence']:.1f}x the gathered model's, "
             f"HF {r['hf_seq_per_s'] * r['hf_own_flops_per_sequence'] / 1e9:.0f} GFLOP/s vs ours "
             f"{r['ours_seq_per_s'] * r['flops_per_sequence'] / 1e9:.0f} GFLOP/s" for r in rows))
+    by_name = {r["config"]: r for r in rows}
+    for r in rows:
+        bert = by_name.get(r["config"].removesuffix("-nezha")) if r["config"].endswith("-nezha") else None
+        if bert:
+            print(f"\n{r['config']}: our NEZHA step at {r['ours_seq_per_s'] / bert['ours_seq_per_s']:.2f}x our BERT "
+                  f"step of the same size (HF: {r['hf_seq_per_s'] / bert['hf_seq_per_s']:.2f}x); NEZHA's MFU counts "
+                  "BERT's FLOPs (its relative terms are extra work not credited)")
     if args.json:
         Path(args.json).write_text(json.dumps({"peak_tflops": peak, "rows": rows, "seconds": elapsed}, indent=2) + "\n",
                                    encoding="utf-8")

@@ -46,8 +46,8 @@ PRETRAINED = ROOT / "output" / "pretrain_zh_small" / "pretrain" / "checkpoints" 
 TYPES = ("LOC", "ORG", "PER")
 
 
-def prepare(work: Path, pretrained: Path) -> tuple[Path, Path]:
-    """The MSRA records and the pretrained checkpoint converted to HuggingFace (made once, then reused)."""
+def prepare(work: Path, pretrained: Path, hf: bool) -> tuple[Path, Path]:
+    """The MSRA records and (``hf``) the pretrained checkpoint converted to HuggingFace (made once, then reused)."""
     from src.sample_data import fetch
 
     records = work / "records"
@@ -56,19 +56,20 @@ def prepare(work: Path, pretrained: Path) -> tuple[Path, Path]:
                         "--vocab_file", str(fetch("vocab_zh")), "--max_seq_length", "128", "--output_dir",
                         str(records), "--progress", "false"], check=True)
     hf_dir = work / "hf_pretrained"
-    if not (hf_dir / "config.json").exists():
+    if hf and not (hf_dir / "config.json").exists():
         subprocess.run([sys.executable, str(ROOT / "tools" / "convert_checkpoint.py"), "--to", "huggingface",
                         "--input", str(pretrained), "--config", "bert_zh_small", "--output", str(hf_dir)],
                        check=True)
     return records, hf_dir
 
 
-def ours(seed: int, head: str, pretrained: Path | None, records: Path, out: Path, epochs: float) -> dict:
+def ours(seed: int, head: str, pretrained: Path | None, records: Path, out: Path, epochs: float,
+         extra: list[str]) -> dict:
     if not (out / "all_results.json").exists():
         cmd = [sys.executable, str(ROOT / "run_ner.py"), "--config", str(CONFIG), "--data_dir", str(records),
                "--output_dir", str(out), f"--seed={seed}", f"--epochs={epochs}",
                f"--use_crf={str(head == 'crf').lower()}", "--eval_every=1000000000", "--progress=false",
-               "--keep_checkpoint_max=1"]
+               "--keep_checkpoint_max=1", *extra]
         if pretrained:
             cmd.append(f"--init_checkpoint={pretrained}")
         wall, background = run_measured(cmd, ROOT)
@@ -174,6 +175,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--hf-dir", default="", help=argparse.SUPPRESS)
     parser.add_argument("--records", default="", help=argparse.SUPPRESS)
     parser.add_argument("--out", default="", help=argparse.SUPPRESS)
+    parser.add_argument("extra", nargs="*", help="more run_ner.py options for our side, after -- (e.g. NEZHA: "
+                        "--model.use_relative_positions=true)")
     args = parser.parse_args(argv)
     if args.hf_worker:
         hf_worker(args.seed, args.head, args.hf_dir, Path(args.records), args.epochs, Path(args.out))
@@ -187,9 +190,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {pretrained} does not exist: run bash benchmarks/pretrain_zh_small.sh first", file=sys.stderr)
         return 1
     # results are reused only for the same config text and epochs (a new pretrained checkpoint wants a new --workdir)
-    work = Path(args.workdir) / f"epochs{epochs:g}-config{hashlib.sha256(CONFIG.read_bytes()).hexdigest()[:8]}"
+    settings = CONFIG.read_bytes() + " ".join(args.extra).encode()
+    work = Path(args.workdir) / f"epochs{epochs:g}-config{hashlib.sha256(settings).hexdigest()[:8]}"
     work.mkdir(parents=True, exist_ok=True)
-    records, hf_dir = prepare(work, pretrained)
+    records, hf_dir = prepare(work, pretrained, "hf" in args.sides)
     runs = []
     for seed in args.seeds:
         for init in args.inits:
@@ -199,7 +203,8 @@ def main(argv: list[str] | None = None) -> int:
                         continue
                     out = work / f"{side}-{init}-{head}-seed{seed}"
                     if side == "ours":
-                        result = ours(seed, head, pretrained if init == "pretrained" else None, records, out, epochs)
+                        result = ours(seed, head, pretrained if init == "pretrained" else None, records, out, epochs,
+                                      args.extra)
                     else:
                         result = hf(seed, head, hf_dir if init == "pretrained" else None, records, out, epochs)
                     runs.append({"seed": seed, "init": init, "head": head, "side": side, **result})
@@ -207,7 +212,8 @@ def main(argv: list[str] | None = None) -> int:
 
     info = json.loads((records / "dataset.json").read_text())
     print(f"\nMSRA NER: {info['splits']['train']['sentences']:,} training / {info['splits']['test']['sentences']:,} "
-          f"test sentences, bert_zh_small (2 layers, H=128), seq 128, batch 32, {epochs:g} epochs, seeds "
+          f"test sentences, bert_zh_small (2 layers, H=128{', ' + ' '.join(args.extra) if args.extra else ''}), "
+          f"seq 128, batch 32, {epochs:g} epochs, seeds "
           f"{', '.join(map(str, args.seeds))}; test entity F1 (mean ± std over seeds, %)\n")
     print("| model | head | init | F1 | precision | recall | " + " | ".join(f"{t} F1" for t in TYPES)
           + " | samples/s | steady samples/s | background cores |")
