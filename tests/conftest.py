@@ -38,6 +38,27 @@ def tiny_config(**overrides) -> BertConfig:
     return BertConfig(**values)
 
 
+def padded_batch(batch: int, seq: int, vocab: int, seed: int = 0):
+    """Random token ids [batch, seq] in 1..vocab-1, an input mask with row 1 padded from position 8,
+    and segment ids 1 from position 5 (numpy int64): the parity tests' batch."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    ids = rng.integers(1, vocab, (batch, seq))
+    mask = np.ones((batch, seq), np.int64)
+    mask[1, 8:] = 0
+    seg = np.zeros((batch, seq), np.int64)
+    seg[:, 5:] = 1
+    return ids, mask, seg
+
+
+def int32_tensors(*arrays):
+    """numpy arrays -> MindSpore int32 tensors (model inputs)."""
+    import numpy as np
+
+    return [ms.Tensor(np.asarray(a, np.int32)) for a in arrays]
+
+
 def count_whole_masked_words(input_ids, positions, weights, lengths, word_starts, special, mask_id) -> int:
     """Assert that every masked word is masked entirely and with one [MASK]-or-not choice;
     return how many masked words have more than one token."""

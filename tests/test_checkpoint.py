@@ -15,6 +15,7 @@ from src.checkpoint import (CheckpointError, load_checkpoint_into, network_state
                             save_hf_checkpoint, save_mindspore_checkpoint)
 from src.config import bert_config_from_hf, bert_config_to_hf  # noqa: E402
 from src.heads import BertForPreTraining, BertForSequenceClassification  # noqa: E402
+from tests.conftest import int32_tensors, padded_batch  # noqa: E402
 
 B, S, V = 3, 12, 99
 TINY = dict(vocab_size=V, hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=37,
@@ -22,17 +23,7 @@ TINY = dict(vocab_size=V, hidden_size=32, num_hidden_layers=2, num_attention_hea
 
 
 def batch(seed=0):
-    rng = np.random.default_rng(seed)
-    ids = rng.integers(1, V, (B, S))
-    mask = np.ones((B, S), np.int64)
-    mask[1, 8:] = 0
-    seg = np.zeros((B, S), np.int64)
-    seg[:, 5:] = 1
-    return ids, mask, seg
-
-
-def ms_inputs(*arrays):
-    return [ms.Tensor(np.asarray(a, np.int32)) for a in arrays]
+    return padded_batch(B, S, V, seed)
 
 
 def assert_close_at_real_positions(ours, reference, mask):
@@ -67,7 +58,7 @@ def test_hf_pretraining_logits_match(hf_pretraining, mode):
     positions = np.tile(np.arange(S), (B, 1))
     with torch.no_grad():
         ref = model(input_ids=torch.tensor(ids), attention_mask=torch.tensor(mask), token_type_ids=torch.tensor(seg))
-    mlm, nsp = net(*ms_inputs(ids, mask, seg, positions))
+    mlm, nsp = net(*int32_tensors(ids, mask, seg, positions))
     assert_close_at_real_positions(mlm, ref.prediction_logits, mask)
     np.testing.assert_allclose(nsp.asnumpy(), ref.seq_relationship_logits.numpy(), atol=1e-4, rtol=0)
 
@@ -89,7 +80,7 @@ def test_old_style_bin_without_prefix(hf_pretraining, tmp_path, mode):
     with torch.no_grad():
         ref = model.bert(input_ids=torch.tensor(ids), attention_mask=torch.tensor(mask),
                          token_type_ids=torch.tensor(seg))
-    seq, pooled = net(*ms_inputs(ids, mask, seg))
+    seq, pooled = net(*int32_tensors(ids, mask, seg))
     assert_close_at_real_positions(seq, ref.last_hidden_state, mask)
     np.testing.assert_allclose(pooled.asnumpy(), ref.pooler_output.numpy(), atol=1e-4, rtol=0)
 
@@ -109,7 +100,7 @@ def test_nezha_matches_hf_nezha(max_relative_position, tmp_path, mode):
     ids, mask, seg = batch(2)
     with torch.no_grad():
         ref = model(input_ids=torch.tensor(ids), attention_mask=torch.tensor(mask), token_type_ids=torch.tensor(seg))
-    seq, pooled = net(*ms_inputs(ids, mask, seg))
+    seq, pooled = net(*int32_tensors(ids, mask, seg))
     assert_close_at_real_positions(seq, ref.last_hidden_state, mask)
     np.testing.assert_allclose(pooled.asnumpy(), ref.pooler_output.numpy(), atol=1e-4, rtol=0)
 
@@ -134,7 +125,7 @@ def test_nezha_runs_past_the_position_table_at_seq_1024(tmp_path, mode):
     seg[:, 400:] = 1
     with torch.no_grad():
         ref = model(input_ids=torch.tensor(ids), attention_mask=torch.tensor(mask), token_type_ids=torch.tensor(seg))
-    seq, pooled = net(*ms_inputs(ids, mask, seg))
+    seq, pooled = net(*int32_tensors(ids, mask, seg))
     assert_close_at_real_positions(seq, ref.last_hidden_state, mask)
     np.testing.assert_allclose(pooled.asnumpy(), ref.pooler_output.numpy(), atol=1e-4, rtol=0)
 
@@ -235,7 +226,7 @@ def test_google_tf1_checkpoint(hf_pretraining, tmp_path, mode):
     ids, mask, seg = batch(3)
     with torch.no_grad():
         ref = model(input_ids=torch.tensor(ids), attention_mask=torch.tensor(mask), token_type_ids=torch.tensor(seg))
-    mlm, nsp = net(*ms_inputs(ids, mask, seg, np.tile(np.arange(S), (B, 1))))
+    mlm, nsp = net(*int32_tensors(ids, mask, seg, np.tile(np.arange(S), (B, 1))))
     assert_close_at_real_positions(mlm, ref.prediction_logits, mask)
     np.testing.assert_allclose(nsp.asnumpy(), ref.seq_relationship_logits.numpy(), atol=1e-4, rtol=0)
 
@@ -326,6 +317,6 @@ def test_hf_question_answering_logits_match(tmp_path, mode):
     ids, mask, seg = batch(4)
     with torch.no_grad():
         ref = model(input_ids=torch.tensor(ids), attention_mask=torch.tensor(mask), token_type_ids=torch.tensor(seg))
-    start, end = net(*ms_inputs(ids, mask, seg))
+    start, end = net(*int32_tensors(ids, mask, seg))
     assert_close_at_real_positions(start, ref.start_logits, mask)
     assert_close_at_real_positions(end, ref.end_logits, mask)

@@ -24,6 +24,7 @@ from src.config import BertConfig, from_dict, load_yaml  # noqa: E402
 from src.heads import (BertForPreTraining, BertForQuestionAnswering, BertForSequenceClassification,  # noqa: E402
                        BertForTokenClassification)
 from tools import convert_checkpoint  # noqa: E402
+from tests.conftest import int32_tensors, padded_batch  # noqa: E402
 
 B, S, V, TAGS = 3, 12, 99, 5
 SIZES = dict(vocab_size=V, hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=37,
@@ -117,22 +118,12 @@ def convert(tmp_path, state, *extra) -> tuple[BertConfig, str]:
 
 
 def batch(seed=0):
-    rng = np.random.default_rng(seed)
-    ids = rng.integers(1, V, (B, S))
-    mask = np.ones((B, S), np.int64)
-    mask[1, 8:] = 0
-    seg = np.zeros((B, S), np.int64)
-    seg[:, 5:] = 1
-    return ids, mask, seg
+    return padded_batch(B, S, V, seed)
 
 
 def hf_outputs(model, ids, mask, seg):
     with torch.no_grad():
         return model(input_ids=torch.tensor(ids), attention_mask=torch.tensor(mask), token_type_ids=torch.tensor(seg))
-
-
-def ms_inputs(*arrays):
-    return [ms.Tensor(np.asarray(a, np.int32)) for a in arrays]
 
 
 def close(ours, reference, mask=None):
@@ -161,7 +152,7 @@ def test_pretraining_checkpoint_matches_hf(backbone, old, tmp_path, capsys):
     assert report.initialized == [] and report.unused == {}
     ids, mask, seg = batch()
     ref = hf_outputs(model, ids, mask, seg)
-    mlm, nsp = net(*ms_inputs(ids, mask, seg, np.tile(np.arange(S), (B, 1))))
+    mlm, nsp = net(*int32_tensors(ids, mask, seg, np.tile(np.arange(S), (B, 1))))
     close(mlm, ref.prediction_logits, mask)
     close(nsp, ref.seq_relationship_logits)
 
@@ -173,7 +164,7 @@ def test_classifier_and_squad_checkpoints_match_hf(tmp_path):
     net = BertForSequenceClassification(from_dict(BertConfig, {**vars(cfg), "seq_length": S}), 3)
     net.set_train(False)
     assert load_checkpoint_into(net, out).initialized == []
-    close(net(*ms_inputs(ids, mask, seg)), hf_outputs(model, ids, mask, seg).logits)
+    close(net(*int32_tensors(ids, mask, seg)), hf_outputs(model, ids, mask, seg).logits)
 
     model = hf_model("squad", seed=3)
     (tmp_path / "squad").mkdir()
@@ -182,7 +173,7 @@ def test_classifier_and_squad_checkpoints_match_hf(tmp_path):
     net.set_train(False)
     report = load_checkpoint_into(net, out)
     assert report.initialized == [] and list(report.unused) == [k for k in report.unused if "pooler" in k]
-    start, end = net(*ms_inputs(ids, mask, seg))
+    start, end = net(*int32_tensors(ids, mask, seg))
     ref = hf_outputs(model, ids, mask, seg)
     close(start, ref.start_logits, mask)
     close(end, ref.end_logits, mask)
@@ -210,7 +201,7 @@ def test_crf_tagger_checkpoint(tmp_path):
     net.set_train(False)
     assert load_checkpoint_into(net, out).initialized == []
     ids, mask, seg = batch(2)
-    close(net(*ms_inputs(ids, mask, seg)), hf_outputs(model, ids, mask, seg).logits, mask)
+    close(net(*int32_tensors(ids, mask, seg)), hf_outputs(model, ids, mask, seg).logits, mask)
     # the path score pytorch-crf's definitions give equals the zoo CRF's score of the same tags
     tags = rng.integers(0, TAGS, 6)
     emissions = rng.normal(size=(6, TAGS + 2))
@@ -261,7 +252,7 @@ def test_nezha_checkpoint_with_learned_table_matches_hf(tmp_path):
     assert report.initialized == [] and report.unused == {}
     ids, mask, seg = batch(4)
     ref = hf_outputs(model, ids, mask, seg)
-    mlm, nsp = net(*ms_inputs(ids, mask, seg, np.tile(np.arange(S), (B, 1))))
+    mlm, nsp = net(*int32_tensors(ids, mask, seg, np.tile(np.arange(S), (B, 1))))
     close(mlm, ref.prediction_logits, mask)
     close(nsp, ref.seq_relationship_logits)
 
