@@ -128,6 +128,18 @@ void DropoutMask(uint64_t seed, float drop_prob, int64_t begin, int64_t end, uin
 
 inline float DropProb(const float *keep_prob) { return 1.0f - keep_prob[0]; }
 
+// The factor on the kept elements: 1 / keep_prob, or 1 without dropout.
+inline float KeepScale(const float *keep_prob) { return DropProb(keep_prob) > 0.0f ? 1.0f / keep_prob[0] : 1.0f; }
+
+// The mask bytes of elements [begin, end) of a call with this seed: DropoutMask's, or all 1 when drop is 0.
+inline void FillDropoutMask(int32_t seed, float drop, int64_t begin, int64_t end, uint8_t *mask) {
+  if (drop > 0.0f) {
+    DropoutMask(static_cast<uint32_t>(seed), drop, begin, end, mask);
+  } else {
+    std::fill(mask + begin, mask + end, uint8_t{1});
+  }
+}
+
 // out[j] = sum over blocks c of partial[c * stride + offset + j], for j < cols (per-block column
 // sums accumulated in double).
 void ReduceColumns(const std::vector<double> &partial, int64_t blocks, int64_t stride, int64_t offset,
@@ -170,6 +182,53 @@ inline void RowLayerNormBackward(const float *g, const float *z, float mean, flo
     float xhat = (z[j] - mean) * rstd;
     dz[j] = rstd * (g[j] - mg - xhat * mgx);
   }
+}
+
+// One row of dropout(softmax(x * scale + bias)) over its first n entries: probs = the softmax and
+// out = probs * mask * keep_scale. work (which may be x or probs) holds x * scale + bias, then its
+// exponentials shifted by the maximum.
+inline void SoftmaxDropoutRow(const float *x, const float *bias, float scale, const uint8_t *mask, float keep_scale,
+                              int64_t n, float *work, float *probs, float *out) {
+  float mx = -INFINITY;
+#pragma omp simd reduction(max : mx)
+  for (int64_t j = 0; j < n; ++j) {
+    float v = x[j] * scale + bias[j];
+    work[j] = v;
+    mx = std::max(mx, v);
+  }
+  float sum = 0.0f;
+#pragma omp simd reduction(+ : sum)
+  for (int64_t j = 0; j < n; ++j) {
+    float e = expf(work[j] - mx);
+    work[j] = e;
+    sum += e;
+  }
+  const float inv = 1.0f / sum;
+#pragma omp simd
+  for (int64_t j = 0; j < n; ++j) {
+    float p = work[j] * inv;
+    probs[j] = p;
+    out[j] = p * (mask[j] * keep_scale);
+  }
+}
+
+// The gradient of SoftmaxDropoutRow at x (into dx, which may be dout) from the one at out (dout): with
+// dp = dout * mask * keep_scale, the gradient at probs, dx = scale * probs * (dp - sum_j dp probs). With
+// kDropped, dropped gets SoftmaxDropoutRow's out (probs * mask * keep_scale) on the way.
+template <bool kDropped>
+inline void SoftmaxDropoutGradRow(const float *dout, const float *probs, const uint8_t *mask, float keep_scale,
+                                  float scale, int64_t n, float *dx, float *dropped) {
+  float dot = 0.0f;
+#pragma omp simd reduction(+ : dot)
+  for (int64_t j = 0; j < n; ++j) {
+    const float keep = mask[j] * keep_scale;
+    if constexpr (kDropped) dropped[j] = probs[j] * keep;
+    float dp = dout[j] * keep;
+    dx[j] = dp;
+    dot += dp * probs[j];
+  }
+#pragma omp simd
+  for (int64_t j = 0; j < n; ++j) dx[j] = scale * probs[j] * (dx[j] - dot);
 }
 
 // Register tile of Gemm: kTileRows x kTileCols accumulators (16 AVX-512 registers).
@@ -217,6 +276,20 @@ inline void LoadHead(const float *x, const float *bias, int64_t rows, int64_t h,
       for (int64_t c = 0; c < cols; ++c) dst[i * ld + c] = xr[c] + bias[c];
     }
   }
+}
+
+// dst[i * ld_dst + c] = src[i * ld_src + c] for i < rows, c < cols.
+inline void CopyBlock(const float *src, int64_t ld_src, int64_t rows, int64_t cols, float *dst, int64_t ld_dst) {
+  for (int64_t i = 0; i < rows; ++i) {
+#pragma omp simd
+    for (int64_t c = 0; c < cols; ++c) dst[i * ld_dst + c] = src[i * ld_src + c];
+  }
+}
+
+// dst[k] += src[k] for k < n.
+inline void AddTo(const float *src, int64_t n, float *dst) {
+#pragma omp simd
+  for (int64_t k = 0; k < n; ++k) dst[k] += src[k];
 }
 
 }  // namespace
@@ -309,12 +382,8 @@ int DropoutAddLayerNorm(int nparam, void **params, int *ndims, int64_t **shapes,
     // locals, see the header
     const float eps = static_cast<const float *>(params[5])[0];
     const float drop = DropProb(keep_prob);
-    const float scale = drop > 0.0f ? 1.0f / keep_prob[0] : 1.0f;
-    if (drop > 0.0f) {
-      DropoutMask(static_cast<uint32_t>(seed), drop, r0 * h, r1 * h, mask);
-    } else {
-      std::fill(mask + r0 * h, mask + r1 * h, uint8_t{1});
-    }
+    const float scale = KeepScale(keep_prob);
+    FillDropoutMask(seed, drop, r0 * h, r1 * h, mask);
     for (int64_t r = r0; r < r1; ++r) {
       const float *xr = x + r * h;
       const float *rr = residual + r * h;
@@ -361,8 +430,7 @@ int DropoutAddLayerNormGrad(int nparam, void **params, int *ndims, int64_t **sha
   double *const partial_data = partial.data();
   ParallelFor(blocks, [=](int64_t r0, int64_t r1, int64_t c) {
     // locals, see the header
-    const float drop = DropProb(keep_prob);
-    const float scale = drop > 0.0f ? 1.0f / keep_prob[0] : 1.0f;
+    const float scale = KeepScale(keep_prob);
     double *acc_bias = partial_data + c * 3 * h;
     double *acc_gamma = acc_bias + h;
     double *acc_beta = acc_gamma + h;
@@ -418,12 +486,8 @@ int LayerNormDropout(int nparam, void **params, int *ndims, int64_t **shapes, co
     // locals, see the header
     const float eps = static_cast<const float *>(params[3])[0];
     const float drop = DropProb(keep_prob);
-    const float scale = drop > 0.0f ? 1.0f / keep_prob[0] : 1.0f;
-    if (drop > 0.0f) {
-      DropoutMask(static_cast<uint32_t>(seed), drop, r0 * h, r1 * h, mask);
-    } else {
-      std::fill(mask + r0 * h, mask + r1 * h, uint8_t{1});
-    }
+    const float scale = KeepScale(keep_prob);
+    FillDropoutMask(seed, drop, r0 * h, r1 * h, mask);
     for (int64_t r = r0; r < r1; ++r) {
       const float *xr = x + r * h;
       const uint8_t *mr = mask + r * h;
@@ -463,8 +527,7 @@ int LayerNormDropoutGrad(int nparam, void **params, int *ndims, int64_t **shapes
   double *const partial_data = partial.data();
   ParallelFor(blocks, [=](int64_t r0, int64_t r1, int64_t c) {
     // locals, see the header
-    const float drop = DropProb(keep_prob);
-    const float scale = drop > 0.0f ? 1.0f / keep_prob[0] : 1.0f;
+    const float scale = KeepScale(keep_prob);
     double *acc_gamma = partial_data + c * 2 * h;
     double *acc_beta = acc_gamma + h;
     std::vector<float> g(static_cast<size_t>(h));
@@ -513,39 +576,12 @@ int MaskedSoftmaxDropout(int nparam, void **params, int *ndims, int64_t **shapes
     // locals, see the header
     const float scale = static_cast<const float *>(params[2])[0];
     const float drop = DropProb(keep_prob);
-    const float keep_scale = drop > 0.0f ? 1.0f / keep_prob[0] : 1.0f;
-    if (drop > 0.0f) {
-      DropoutMask(static_cast<uint32_t>(seed), drop, r0 * t, r1 * t, mask);
-    } else {
-      std::fill(mask + r0 * t, mask + r1 * t, uint8_t{1});
-    }
+    const float keep_scale = KeepScale(keep_prob);
+    FillDropoutMask(seed, drop, r0 * t, r1 * t, mask);
     for (int64_t r = r0; r < r1; ++r) {
-      const float *sr = scores + r * t;
-      const float *mb = mask_bias + (r / rows_per_batch) * t;
       float *pr = probs + r * t;
-      float mx = -INFINITY;
-#pragma omp simd reduction(max : mx)
-      for (int64_t j = 0; j < t; ++j) {
-        float v = sr[j] * scale + mb[j];
-        pr[j] = v;
-        mx = std::max(mx, v);
-      }
-      float sum = 0.0f;
-#pragma omp simd reduction(+ : sum)
-      for (int64_t j = 0; j < t; ++j) {
-        float e = expf(pr[j] - mx);
-        pr[j] = e;
-        sum += e;
-      }
-      const float inv = 1.0f / sum;
-      const uint8_t *mr = mask + r * t;
-      float *orow = out + r * t;
-#pragma omp simd
-      for (int64_t j = 0; j < t; ++j) {
-        float p = pr[j] * inv;
-        pr[j] = p;
-        orow[j] = p * (mr[j] * keep_scale);
-      }
+      SoftmaxDropoutRow(scores + r * t, mask_bias + (r / rows_per_batch) * t, scale, mask + r * t, keep_scale, t,
+                        pr, pr, out + r * t);
     }
   });
   return 0;
@@ -564,22 +600,10 @@ int MaskedSoftmaxDropoutGrad(int nparam, void **params, int *ndims, int64_t **sh
   ParallelFor(Blocks(rows, std::max<int64_t>(1, 8192 / t)), [=](int64_t r0, int64_t r1, int64_t) {
     // locals, see the header
     const float scale = static_cast<const float *>(params[3])[0];
-    const float drop = DropProb(keep_prob);
-    const float keep_scale = drop > 0.0f ? 1.0f / keep_prob[0] : 1.0f;
+    const float keep_scale = KeepScale(keep_prob);
     for (int64_t r = r0; r < r1; ++r) {
-      const float *dr = dout + r * t;
-      const float *pr = probs + r * t;
-      const uint8_t *mr = mask + r * t;
-      float *dsr = dscores + r * t;
-      float dot = 0.0f;
-#pragma omp simd reduction(+ : dot)
-      for (int64_t j = 0; j < t; ++j) {
-        float dp = dr[j] * (mr[j] * keep_scale);
-        dsr[j] = dp;
-        dot += dp * pr[j];
-      }
-#pragma omp simd
-      for (int64_t j = 0; j < t; ++j) dsr[j] = scale * pr[j] * (dsr[j] - dot);
+      SoftmaxDropoutGradRow<false>(dout + r * t, probs + r * t, mask + r * t, keep_scale, scale, t, dscores + r * t,
+                                   nullptr);
     }
   });
   return 0;
@@ -600,181 +624,11 @@ int MaskedSoftmaxDropoutGrad(int nparam, void **params, int *ndims, int64_t **sh
 // -10000, so exp(score - max) underflows to exactly 0 in float32 and their probabilities, their
 // share of the context and their gradients are 0 whatever is computed. Only the sums' order (and
 // so the last bit) can differ from the full computation. Every query row is still computed.
-// ---------------------------------------------------------------------------------------------
-int SelfAttention(int nparam, void **params, int *ndims, int64_t **shapes, const char **, void *, void *) {
-  if (nparam != 10 || ndims[0] != 3) return 1;
-  const float *qkv = static_cast<const float *>(params[0]);
-  const float *bias = static_cast<const float *>(params[1]);
-  const float *mask_bias = static_cast<const float *>(params[2]);
-  const int64_t heads = static_cast<const int32_t *>(params[3])[0];
-  const float *keep_prob = static_cast<const float *>(params[5]);
-  const int32_t seed = static_cast<const int32_t *>(params[6])[0];
-  float *context = static_cast<float *>(params[7]);
-  float *probs = static_cast<float *>(params[8]);
-  uint8_t *mask = static_cast<uint8_t *>(params[9]);
-  const int64_t batch = shapes[0][0], s = shapes[0][1], h3 = shapes[0][2], h = h3 / 3;
-  if (heads <= 0 || h3 % 3 != 0 || h % heads != 0) return 2;
-  const int64_t d = h / heads;
-  const int64_t sp = RoundUp(s, kTileCols), dp = RoundUp(d, kTileCols);  // padded sizes (multiples of both tiles)
-  ParallelFor(Blocks(batch * heads, 1), [=](int64_t t0, int64_t t1, int64_t) {
-    // locals, see the header
-    const float scale = static_cast<const float *>(params[4])[0];
-    const float drop = DropProb(keep_prob);
-    const float keep_scale = drop > 0.0f ? 1.0f / keep_prob[0] : 1.0f;
-    // zero padding stays zero: only the [s x d] / [s x s] parts are written below
-    std::vector<float> qh(sp * dp, 0.0f), kt(dp * sp, 0.0f), vh(sp * dp, 0.0f), scores(sp * sp, 0.0f),
-        dropped(sp * sp, 0.0f), ctx(sp * dp, 0.0f);
-    for (int64_t task = t0; task < t1; ++task) {
-      const int64_t b = task / heads, n = task % heads;
-      const float *x = qkv + b * s * h3 + n * d;
-      LoadHead(x, bias + n * d, s, h3, d, false, qh.data(), dp);
-      LoadHead(x + h, bias + h + n * d, s, h3, d, true, kt.data(), sp);
-      LoadHead(x + 2 * h, bias + 2 * h + n * d, s, h3, d, false, vh.data(), dp);
-      const float *mb = mask_bias + b * s;
-      int64_t keys = 0;  // keys [0, keys) hold every unmasked one
-      for (int64_t j = s - 1; j >= 0 && keys == 0; --j) keys = mb[j] > -5000.0f ? j + 1 : 0;
-      if (keys == 0) keys = s;
-      Gemm<false>(sp, RoundUp(keys, kTileCols), d, qh.data(), dp, kt.data(), sp, scores.data(), sp);  // Q K^T
-      float *p_head = probs + task * s * s;
-      uint8_t *m_head = mask + task * s * s;
-      if (drop > 0.0f) {
-        DropoutMask(static_cast<uint32_t>(seed), drop, task * s * s, (task + 1) * s * s, mask);
-      } else {
-        std::fill(m_head, m_head + s * s, uint8_t{1});
-      }
-      for (int64_t i = 0; i < s; ++i) {
-        float *row = scores.data() + i * sp;
-        float mx = -INFINITY;
-#pragma omp simd reduction(max : mx)
-        for (int64_t j = 0; j < keys; ++j) {
-          row[j] = row[j] * scale + mb[j];
-          mx = std::max(mx, row[j]);
-        }
-        float sum = 0.0f;
-#pragma omp simd reduction(+ : sum)
-        for (int64_t j = 0; j < keys; ++j) {
-          row[j] = expf(row[j] - mx);
-          sum += row[j];
-        }
-        const float inv = 1.0f / sum;
-        float *pr = p_head + i * s;
-        float *dr = dropped.data() + i * sp;
-        const uint8_t *mr = m_head + i * s;
-#pragma omp simd
-        for (int64_t j = 0; j < keys; ++j) {
-          float p = row[j] * inv;
-          pr[j] = p;
-          dr[j] = p * (mr[j] * keep_scale);
-        }
-        std::fill(pr + keys, pr + s, 0.0f);
-      }
-      Gemm<false>(sp, dp, keys, dropped.data(), sp, vh.data(), dp, ctx.data(), dp);  // dropout(P) V
-      float *out = context + b * s * h + n * d;
-      for (int64_t i = 0; i < s; ++i) {
-        const float *cr = ctx.data() + i * dp;
-#pragma omp simd
-        for (int64_t c = 0; c < d; ++c) out[i * h + c] = cr[c];
-      }
-    }
-  });
-  return 0;
-}
-
-int SelfAttentionGrad(int nparam, void **params, int *ndims, int64_t **shapes, const char **, void *, void *) {
-  if (nparam != 10 || ndims[0] != 3) return 1;
-  const float *dcontext = static_cast<const float *>(params[0]);
-  const float *qkv = static_cast<const float *>(params[1]);
-  const float *bias = static_cast<const float *>(params[2]);
-  const float *probs = static_cast<const float *>(params[3]);
-  const uint8_t *mask = static_cast<const uint8_t *>(params[4]);
-  const int64_t heads = static_cast<const int32_t *>(params[5])[0];
-  const float *keep_prob = static_cast<const float *>(params[7]);
-  float *dqkv = static_cast<float *>(params[8]);
-  float *dbias = static_cast<float *>(params[9]);
-  const int64_t batch = shapes[0][0], s = shapes[0][1], h = shapes[0][2], h3 = 3 * h;
-  if (heads <= 0 || h % heads != 0 || shapes[1][2] != h3) return 2;
-  const int64_t d = h / heads;
-  const int64_t sp = RoundUp(s, kTileCols), dp = RoundUp(d, kTileCols);
-  const Blocks blocks(batch * heads, 1);
-  std::vector<double> partial(static_cast<size_t>(blocks.count * h3), 0.0);
-  double *const partial_data = partial.data();
-  ParallelFor(blocks, [=](int64_t t0, int64_t t1, int64_t block) {
-    // locals, see the header
-    const float scale = static_cast<const float *>(params[6])[0];
-    const float drop = DropProb(keep_prob);
-    const float keep_scale = drop > 0.0f ? 1.0f / keep_prob[0] : 1.0f;
-    double *acc = partial_data + block * h3;
-    std::vector<float> qh(sp * dp, 0.0f), kh(sp * dp, 0.0f), vt(dp * sp, 0.0f), dc(sp * dp, 0.0f),
-        ds(sp * sp, 0.0f), dropped(sp * sp, 0.0f), dqh(sp * dp), dkh(sp * dp), dvh(sp * dp), zeros(d, 0.0f);
-    for (int64_t task = t0; task < t1; ++task) {
-      const int64_t b = task / heads, n = task % heads;
-      const float *x = qkv + b * s * h3 + n * d;
-      LoadHead(x, bias + n * d, s, h3, d, false, qh.data(), dp);
-      LoadHead(x + h, bias + h + n * d, s, h3, d, false, kh.data(), dp);
-      LoadHead(x + 2 * h, bias + 2 * h + n * d, s, h3, d, true, vt.data(), sp);
-      const float *dcin = dcontext + b * s * h + n * d;
-      for (int64_t i = 0; i < s; ++i) {
-#pragma omp simd
-        for (int64_t c = 0; c < d; ++c) dc[i * dp + c] = dcin[i * h + c];
-      }
-      const float *p_head = probs + task * s * s;
-      const uint8_t *m_head = mask + task * s * s;
-      int64_t keys = 1;  // the forward's key range: past it every probability is 0
-      for (int64_t i = 0; i < s; ++i) {
-        for (int64_t j = s - 1; j >= keys; --j) {
-          if (p_head[i * s + j] != 0.0f) {
-            keys = j + 1;
-            break;
-          }
-        }
-      }
-      const int64_t kp = RoundUp(keys, kTileCols);
-      Gemm<false>(sp, kp, d, dc.data(), dp, vt.data(), sp, ds.data(), sp);  // d(dropout(P)) = dC V^T
-      for (int64_t i = 0; i < s; ++i) {
-        const float *pr = p_head + i * s;
-        const uint8_t *mr = m_head + i * s;
-        float *row = ds.data() + i * sp;
-        float *dr = dropped.data() + i * sp;
-        float dot = 0.0f;
-#pragma omp simd reduction(+ : dot)
-        for (int64_t j = 0; j < keys; ++j) {
-          const float keep = mr[j] * keep_scale;
-          dr[j] = pr[j] * keep;
-          row[j] *= keep;  // d(P)
-          dot += row[j] * pr[j];
-        }
-#pragma omp simd
-        for (int64_t j = 0; j < keys; ++j) row[j] = scale * pr[j] * (row[j] - dot);  // d(Q K^T)
-      }
-      // rows [keys, kp) of dK and dV below read stale columns of ds / dropped: they are not written out
-      Gemm<false>(sp, dp, keys, ds.data(), sp, kh.data(), dp, dqh.data(), dp);    // dQ = dS K
-      Gemm<true>(kp, dp, s, ds.data(), sp, qh.data(), dp, dkh.data(), dp);        // dK = dS^T Q
-      Gemm<true>(kp, dp, s, dropped.data(), sp, dc.data(), dp, dvh.data(), dp);   // dV = dropout(P)^T dC
-      float *out = dqkv + b * s * h3 + n * d;
-      double *aq = acc + n * d, *ak = acc + h + n * d, *av = acc + 2 * h + n * d;
-      for (int64_t i = 0; i < s; ++i) {
-        float *oq = out + i * h3, *ok = oq + h, *ov = oq + 2 * h;
-        const float *sq = dqh.data() + i * dp, *sk = dkh.data() + i * dp, *sv = dvh.data() + i * dp;
-        if (i >= keys) sk = sv = zeros.data();  // a key past the range: no gradient
-#pragma omp simd
-        for (int64_t c = 0; c < d; ++c) {
-          oq[c] = sq[c];
-          ok[c] = sk[c];
-          ov[c] = sv[c];
-          aq[c] += sq[c];
-          ak[c] += sk[c];
-          av[c] += sv[c];
-        }
-      }
-    }
-  });
-  ReduceColumns(partial, blocks.count, h3, 0, h3, dbias);
-  return 0;
-}
-
-// ---------------------------------------------------------------------------------------------
-// NEZHA's self-attention with relative positions, from the fused Q|K|V projection as SelfAttention.
-// One table T [R, D] (R = 2K + 1) is shared by every head; rel(i, j) = clip(j - i, -K, K) + K:
+// SelfAttentionGrad, which has no mask_bias, finds the key range from the probabilities: one past
+// the last nonzero one of the head (never past the forward's range).
+//
+// NEZHA's self-attention with relative positions, the same with one table T [R, D] (R = 2K + 1)
+// shared by every head; rel(i, j) = clip(j - i, -K, K) + K:
 //   z[i, j] = (Q_i·K_j + Q_i·T[rel(i, j)]) * scale + mask_bias[j],  P = softmax_j(z),  Pd = dropout(P)
 //   ctx_i = sum_j Pd[i, j] V_j + sum_j Pd[i, j] T[rel(i, j)]
 // Per head the score term is a gather from QT = Q Tᵀ [S, R] (one GEMM), and the context term is W T
@@ -791,9 +645,33 @@ int SelfAttentionGrad(int nparam, void **params, int *ndims, int64_t **shapes, c
 //                               keep_prob, table_grad -> dqkv [B, S, 3H], dbias [3H], dtable [R, D]
 // dtable is 0 without computing it when table_grad is 0 (a constant table, the functional NEZHA);
 // the forward ignores table_grad (an input only so that the backward gets it). The dropout mask and
-// the skipped padding keys are SelfAttention's (same layout, hash and key range).
+// the skipped padding keys are SelfAttention's (same layout, hash and key range; the backward takes
+// the range from mask_bias).
+//
+// The four kernels share one forward and one backward body (AttentionForward, AttentionBackward);
+// the relative terms are computed only with a table.
 // ---------------------------------------------------------------------------------------------
 namespace {
+
+// The sizes of an attention call on the [B, S, 3H] Q|K|V projection: D = H / N, and S and D rounded up to
+// multiples of both GEMM tiles (the leading dimensions of the per-head buffers).
+struct AttentionSizes {
+  int64_t batch, s, h, h3, heads, d, sp, dp;
+  AttentionSizes(int64_t batch_, int64_t s_, int64_t h_, int64_t heads_)
+      : batch(batch_), s(s_), h(h_), h3(3 * h_), heads(heads_), d(heads_ > 0 ? h_ / heads_ : 0),
+        sp(RoundUp(s_, kTileCols)), dp(RoundUp(d, kTileCols)) {}
+  bool valid() const { return heads > 0 && h % heads == 0; }
+};
+
+// Head n of batch element b of qkv + bias: Q [s x d] into q (leading dimension dp); with transpose_k,
+// Kᵀ [d x s] into k (leading dimension sp) and V [s x d] into v, else K [s x d] and Vᵀ [d x s].
+inline void LoadQkvHead(const float *qkv, const float *bias, const AttentionSizes &a, int64_t b, int64_t n,
+                        bool transpose_k, float *q, float *k, float *v) {
+  const float *x = qkv + b * a.s * a.h3 + n * a.d;
+  LoadHead(x, bias + n * a.d, a.s, a.h3, a.d, false, q, a.dp);
+  LoadHead(x + a.h, bias + a.h + n * a.d, a.s, a.h3, a.d, transpose_k, k, transpose_k ? a.sp : a.dp);
+  LoadHead(x + 2 * a.h, bias + 2 * a.h + n * a.d, a.s, a.h3, a.d, !transpose_k, v, transpose_k ? a.dp : a.sp);
+}
 
 // Keys [0, KeyRange) hold every key with mask_bias > -5000; all s keys when none has.
 inline int64_t KeyRange(const float *mask_bias, int64_t s) {
@@ -803,9 +681,25 @@ inline int64_t KeyRange(const float *mask_bias, int64_t s) {
   return s;
 }
 
-// K and the table rows [first, first + count) that pairs of positions in a sequence of s reach.
+// The forward's key range from a head's probabilities p [s x s]: one past the last nonzero one (at least 1).
+inline int64_t ProbsKeyRange(const float *p, int64_t s) {
+  int64_t keys = 1;
+  for (int64_t i = 0; i < s; ++i) {
+    for (int64_t j = s - 1; j >= keys; --j) {
+      if (p[i * s + j] != 0.0f) {
+        keys = j + 1;
+        break;
+      }
+    }
+  }
+  return keys;
+}
+
+// K and the table rows [first, first + count) that pairs of positions in a sequence of s reach (count 0:
+// no table, SelfAttention).
 struct RelativeRows {
-  int64_t k, first, count;
+  int64_t k = 0, first = 0, count = 0;
+  RelativeRows() = default;
   RelativeRows(int64_t rows, int64_t s)
       : k((rows - 1) / 2), first(std::max<int64_t>(0, k - s + 1)),
         count(std::min<int64_t>(2 * k, k + s - 1) - std::max<int64_t>(0, k - s + 1) + 1) {}
@@ -862,120 +756,67 @@ void LoadTable(const float *table, const RelativeRows &rel, int64_t d, int64_t d
   }
 }
 
-}  // namespace
-
-int RelativeSelfAttention(int nparam, void **params, int *ndims, int64_t **shapes, const char **, void *, void *) {
-  if (nparam != 12 || ndims[0] != 3 || ndims[3] != 2) return 1;
-  const float *qkv = static_cast<const float *>(params[0]);
-  const float *bias = static_cast<const float *>(params[1]);
-  const float *mask_bias = static_cast<const float *>(params[2]);
-  const float *table = static_cast<const float *>(params[3]);
-  const int64_t heads = static_cast<const int32_t *>(params[4])[0];
-  const float *keep_prob = static_cast<const float *>(params[6]);
-  const int32_t seed = static_cast<const int32_t *>(params[7])[0];
-  float *context = static_cast<float *>(params[9]);
-  float *probs = static_cast<float *>(params[10]);
-  uint8_t *mask = static_cast<uint8_t *>(params[11]);
-  const int64_t batch = shapes[0][0], s = shapes[0][1], h3 = shapes[0][2], h = h3 / 3;
-  if (heads <= 0 || h3 % 3 != 0 || h % heads != 0) return 2;
-  const int64_t d = h / heads;
-  if (shapes[3][0] % 2 != 1 || shapes[3][1] != d || NumElements(ndims[2], shapes[2]) != batch * s) return 2;
-  const RelativeRows rel(shapes[3][0], s);
-  const int64_t sp = RoundUp(s, kTileCols), dp = RoundUp(d, kTileCols), rp = RoundUp(rel.count, kTileCols);
+// The forward of SelfAttention and, with a table (rel: its reachable rows), of RelativeSelfAttention;
+// scale_in and keep_prob point to the [1] inputs.
+void AttentionForward(const AttentionSizes &a, const float *qkv, const float *bias, const float *mask_bias,
+                      const float *table, const RelativeRows &rel, const float *scale_in, const float *keep_prob,
+                      int32_t seed, float *context, float *probs, uint8_t *mask) {
+  const int64_t batch = a.batch, s = a.s, h = a.h, heads = a.heads, d = a.d, sp = a.sp, dp = a.dp;
+  const bool relative = table != nullptr;
+  const int64_t rp = RoundUp(rel.count, kTileCols);
   std::vector<float> tt, tab;
-  LoadTable(table, rel, d, dp, rp, &tt, &tab);
+  if (relative) LoadTable(table, rel, d, dp, rp, &tt, &tab);
   const float *tt_data = tt.data(), *tab_data = tab.data();
   ParallelFor(Blocks(batch * heads, 1), [=](int64_t t0, int64_t t1, int64_t) {
     // locals, see the header
-    const float scale = static_cast<const float *>(params[5])[0];
+    const float scale = scale_in[0];
     const float drop = DropProb(keep_prob);
-    const float keep_scale = drop > 0.0f ? 1.0f / keep_prob[0] : 1.0f;
+    const float keep_scale = KeepScale(keep_prob);
     const RelativeRows rows = rel;
-    // per task: Q, Kᵀ, V, the scores, dropout(P), Q Tᵀ, W and the two context terms (zero padding stays zero)
+    // per task: Q, Kᵀ, V, the scores, dropout(P) and the context, and with a table Q Tᵀ, W and the context's
+    // W T term (zero padding stays zero: only the [s x d] / [s x s] parts are written below)
+    const int64_t rel_size = relative ? sp * rp : 0;
     std::vector<float> qh(sp * dp, 0.0f), kt(dp * sp, 0.0f), vh(sp * dp, 0.0f), scores(sp * sp, 0.0f),
-        dropped(sp * sp, 0.0f), qt(sp * rp, 0.0f), w(sp * rp, 0.0f), ctx(sp * dp, 0.0f), ctx_rel(sp * dp, 0.0f);
+        dropped(sp * sp, 0.0f), ctx(sp * dp, 0.0f), qt(rel_size, 0.0f), w(rel_size, 0.0f),
+        ctx_rel(relative ? sp * dp : 0, 0.0f);
     for (int64_t task = t0; task < t1; ++task) {
       const int64_t b = task / heads, n = task % heads;
-      const float *x = qkv + b * s * h3 + n * d;
-      LoadHead(x, bias + n * d, s, h3, d, false, qh.data(), dp);
-      LoadHead(x + h, bias + h + n * d, s, h3, d, true, kt.data(), sp);
-      LoadHead(x + 2 * h, bias + 2 * h + n * d, s, h3, d, false, vh.data(), dp);
+      LoadQkvHead(qkv, bias, a, b, n, true, qh.data(), kt.data(), vh.data());
       const float *mb = mask_bias + b * s;
       const int64_t keys = KeyRange(mb, s);
       Gemm<false>(sp, RoundUp(keys, kTileCols), d, qh.data(), dp, kt.data(), sp, scores.data(), sp);  // Q Kᵀ
-      Gemm<false>(sp, rp, d, qh.data(), dp, tt_data, rp, qt.data(), rp);                               // Q Tᵀ
+      if (relative) Gemm<false>(sp, rp, d, qh.data(), dp, tt_data, rp, qt.data(), rp);               // Q Tᵀ
       float *p_head = probs + task * s * s;
-      uint8_t *m_head = mask + task * s * s;
-      if (drop > 0.0f) {
-        DropoutMask(static_cast<uint32_t>(seed), drop, task * s * s, (task + 1) * s * s, mask);
-      } else {
-        std::fill(m_head, m_head + s * s, uint8_t{1});
-      }
+      const uint8_t *m_head = mask + task * s * s;
+      FillDropoutMask(seed, drop, task * s * s, (task + 1) * s * s, mask);
       for (int64_t i = 0; i < s; ++i) {
-        float *row = scores.data() + i * sp;
-        AddRelative(qt.data() + i * rp, i, rows, keys, row);
-        float mx = -INFINITY;
-#pragma omp simd reduction(max : mx)
-        for (int64_t j = 0; j < keys; ++j) {
-          row[j] = row[j] * scale + mb[j];
-          mx = std::max(mx, row[j]);
-        }
-        float sum = 0.0f;
-#pragma omp simd reduction(+ : sum)
-        for (int64_t j = 0; j < keys; ++j) {
-          row[j] = expf(row[j] - mx);
-          sum += row[j];
-        }
-        const float inv = 1.0f / sum;
-        float *pr = p_head + i * s;
-        float *dr = dropped.data() + i * sp;
-        const uint8_t *mr = m_head + i * s;
-#pragma omp simd
-        for (int64_t j = 0; j < keys; ++j) {
-          float p = row[j] * inv;
-          pr[j] = p;
-          dr[j] = p * (mr[j] * keep_scale);
-        }
+        float *row = scores.data() + i * sp, *pr = p_head + i * s, *dr = dropped.data() + i * sp;
+        if (relative) AddRelative(qt.data() + i * rp, i, rows, keys, row);
+        SoftmaxDropoutRow(row, mb, scale, m_head + i * s, keep_scale, keys, row, pr, dr);
         std::fill(pr + keys, pr + s, 0.0f);
-        BucketRow(dr, i, rows, keys, w.data() + i * rp);
+        if (relative) BucketRow(dr, i, rows, keys, w.data() + i * rp);
       }
-      Gemm<false>(sp, dp, keys, dropped.data(), sp, vh.data(), dp, ctx.data(), dp);              // dropout(P) V
-      Gemm<false>(sp, dp, rows.count, w.data(), rp, tab_data, dp, ctx_rel.data(), dp);           // W T
-      float *out = context + b * s * h + n * d;
-      for (int64_t i = 0; i < s; ++i) {
-        const float *cr = ctx.data() + i * dp, *rr = ctx_rel.data() + i * dp;
-#pragma omp simd
-        for (int64_t c = 0; c < d; ++c) out[i * h + c] = cr[c] + rr[c];
+      Gemm<false>(sp, dp, keys, dropped.data(), sp, vh.data(), dp, ctx.data(), dp);  // dropout(P) V
+      if (relative) {
+        Gemm<false>(sp, dp, rows.count, w.data(), rp, tab_data, dp, ctx_rel.data(), dp);  // W T
+        AddTo(ctx_rel.data(), sp * dp, ctx.data());
       }
+      CopyBlock(ctx.data(), dp, s, d, context + b * s * h + n * d, h);
     }
   });
-  return 0;
 }
 
-int RelativeSelfAttentionGrad(int nparam, void **params, int *ndims, int64_t **shapes, const char **, void *,
-                              void *) {
-  if (nparam != 14 || ndims[0] != 3 || ndims[4] != 2) return 1;
-  const float *dcontext = static_cast<const float *>(params[0]);
-  const float *qkv = static_cast<const float *>(params[1]);
-  const float *bias = static_cast<const float *>(params[2]);
-  const float *mask_bias = static_cast<const float *>(params[3]);
-  const float *table = static_cast<const float *>(params[4]);
-  const float *probs = static_cast<const float *>(params[5]);
-  const uint8_t *mask = static_cast<const uint8_t *>(params[6]);
-  const int64_t heads = static_cast<const int32_t *>(params[7])[0];
-  const float *keep_prob = static_cast<const float *>(params[9]);
-  const bool table_grad = static_cast<const int32_t *>(params[10])[0] != 0;
-  float *dqkv = static_cast<float *>(params[11]);
-  float *dbias = static_cast<float *>(params[12]);
-  float *dtable = static_cast<float *>(params[13]);
-  const int64_t batch = shapes[0][0], s = shapes[0][1], h = shapes[0][2], h3 = 3 * h;
-  if (heads <= 0 || h % heads != 0 || shapes[1][2] != h3) return 2;
-  const int64_t d = h / heads;
-  if (shapes[4][0] % 2 != 1 || shapes[4][1] != d || NumElements(ndims[3], shapes[3]) != batch * s) return 2;
-  const RelativeRows rel(shapes[4][0], s);
-  const int64_t sp = RoundUp(s, kTileCols), dp = RoundUp(d, kTileCols), rp = RoundUp(rel.count, kTileCols);
+// The backward of SelfAttention and, with a table, of RelativeSelfAttention (dtable, when table_grad, is
+// computed, else set to 0). mask_bias is null for SelfAttentionGrad (see the header).
+void AttentionBackward(const AttentionSizes &a, const float *dcontext, const float *qkv, const float *bias,
+                       const float *mask_bias, const float *table, const RelativeRows &rel, bool table_grad,
+                       const float *probs, const uint8_t *mask, const float *scale_in, const float *keep_prob,
+                       float *dqkv, float *dbias, float *dtable) {
+  const int64_t batch = a.batch, s = a.s, h = a.h, h3 = a.h3, heads = a.heads, d = a.d, sp = a.sp, dp = a.dp;
+  const bool relative = table != nullptr;
+  const int64_t rp = RoundUp(rel.count, kTileCols);
   std::vector<float> tt, tab;
-  LoadTable(table, rel, d, dp, rp, &tt, &tab);
+  if (relative) LoadTable(table, rel, d, dp, rp, &tt, &tab);
   const float *tt_data = tt.data(), *tab_data = tab.data();
   const Blocks blocks(batch * heads, 1);
   const int64_t stride = h3 + rel.count * d;  // per block: dbias, then the reachable rows of dtable
@@ -983,60 +824,46 @@ int RelativeSelfAttentionGrad(int nparam, void **params, int *ndims, int64_t **s
   double *const partial_data = partial.data();
   ParallelFor(blocks, [=](int64_t t0, int64_t t1, int64_t block) {
     // locals, see the header
-    const float scale = static_cast<const float *>(params[8])[0];
-    const float drop = DropProb(keep_prob);
-    const float keep_scale = drop > 0.0f ? 1.0f / keep_prob[0] : 1.0f;
+    const float scale = scale_in[0];
+    const float keep_scale = KeepScale(keep_prob);
     const RelativeRows rows = rel;
-    const bool with_table = table_grad;
+    const bool with_table = relative && table_grad;
     double *acc = partial_data + block * stride, *acc_table = acc + h3;
     // qd = [Q; dC] and sw = [dSb; W], each half sp rows (zero past s), so that one GEMM gives
     // dT = [dSb; W]ᵀ [Q; dC] = dSbᵀ Q + Wᵀ dC
+    const int64_t rel_size = relative ? sp * rp : 0;
     std::vector<float> qd(2 * sp * dp, 0.0f), kh(sp * dp, 0.0f), vt(dp * sp, 0.0f), ds(sp * sp, 0.0f),
-        dropped(sp * sp, 0.0f), dct(sp * rp, 0.0f), sw(2 * sp * rp, 0.0f), dqh(sp * dp), dq_rel(sp * dp),
-        dkh(sp * dp), dvh(sp * dp), dt(rp * dp), zeros(d, 0.0f);
-    float *qh = qd.data(), *dc = qd.data() + sp * dp, *dsb = sw.data(), *w = sw.data() + sp * rp;
+        dropped(sp * sp, 0.0f), dqh(sp * dp), dkh(sp * dp), dvh(sp * dp), zeros(d, 0.0f), dct(rel_size, 0.0f),
+        sw(2 * rel_size, 0.0f), dq_rel(relative ? sp * dp : 0), dt(relative ? rp * dp : 0);
+    float *qh = qd.data(), *dc = qd.data() + sp * dp, *dsb = sw.data(), *w = sw.data() + rel_size;
     for (int64_t task = t0; task < t1; ++task) {
       const int64_t b = task / heads, n = task % heads;
-      const float *x = qkv + b * s * h3 + n * d;
-      LoadHead(x, bias + n * d, s, h3, d, false, qh, dp);
-      LoadHead(x + h, bias + h + n * d, s, h3, d, false, kh.data(), dp);
-      LoadHead(x + 2 * h, bias + 2 * h + n * d, s, h3, d, true, vt.data(), sp);
-      const float *dcin = dcontext + b * s * h + n * d;
-      for (int64_t i = 0; i < s; ++i) {
-#pragma omp simd
-        for (int64_t c = 0; c < d; ++c) dc[i * dp + c] = dcin[i * h + c];
-      }
+      LoadQkvHead(qkv, bias, a, b, n, false, qh, kh.data(), vt.data());
+      CopyBlock(dcontext + b * s * h + n * d, h, s, d, dc, dp);
       const float *p_head = probs + task * s * s;
       const uint8_t *m_head = mask + task * s * s;
-      const int64_t keys = KeyRange(mask_bias + b * s, s), kp = RoundUp(keys, kTileCols);
-      Gemm<false>(sp, kp, d, dc, dp, vt.data(), sp, ds.data(), sp);       // dC Vᵀ
-      Gemm<false>(sp, rp, d, dc, dp, tt_data, rp, dct.data(), rp);       // dC Tᵀ
+      const int64_t keys = mask_bias != nullptr ? KeyRange(mask_bias + b * s, s) : ProbsKeyRange(p_head, s);
+      const int64_t kp = RoundUp(keys, kTileCols);
+      Gemm<false>(sp, kp, d, dc, dp, vt.data(), sp, ds.data(), sp);                // dC Vᵀ
+      if (relative) Gemm<false>(sp, rp, d, dc, dp, tt_data, rp, dct.data(), rp);  // dC Tᵀ
       for (int64_t i = 0; i < s; ++i) {
         const float *pr = p_head + i * s;
-        const uint8_t *mr = m_head + i * s;
-        float *row = ds.data() + i * sp;
-        float *dr = dropped.data() + i * sp;
-        AddRelative(dct.data() + i * rp, i, rows, keys, row);  // d(dropout(P))
-        float dot = 0.0f;
-#pragma omp simd reduction(+ : dot)
-        for (int64_t j = 0; j < keys; ++j) {
-          const float keep = mr[j] * keep_scale;
-          dr[j] = pr[j] * keep;
-          row[j] *= keep;  // d(P)
-          dot += row[j] * pr[j];
-        }
-#pragma omp simd
-        for (int64_t j = 0; j < keys; ++j) row[j] = scale * pr[j] * (row[j] - dot);  // dS
-        BucketRow(row, i, rows, keys, dsb + i * rp);
+        float *row = ds.data() + i * sp, *dr = dropped.data() + i * sp;
+        if (relative) AddRelative(dct.data() + i * rp, i, rows, keys, row);  // d(dropout(P))
+        SoftmaxDropoutGradRow<true>(row, pr, m_head + i * s, keep_scale, scale, keys, row, dr);  // dS
+        if (relative) BucketRow(row, i, rows, keys, dsb + i * rp);
         if (with_table) BucketRow(dr, i, rows, keys, w + i * rp);
       }
       // rows [keys, kp) of dK and dV below read stale columns of ds / dropped: they are not written out
-      Gemm<false>(sp, dp, keys, ds.data(), sp, kh.data(), dp, dqh.data(), dp);          // dQ = dS K
-      Gemm<false>(sp, dp, rows.count, dsb, rp, tab_data, dp, dq_rel.data(), dp);        //    + dSb T
-      Gemm<true>(kp, dp, s, ds.data(), sp, qh, dp, dkh.data(), dp);                     // dK = dSᵀ Q
-      Gemm<true>(kp, dp, s, dropped.data(), sp, dc, dp, dvh.data(), dp);                // dV = dropout(P)ᵀ dC
+      Gemm<false>(sp, dp, keys, ds.data(), sp, kh.data(), dp, dqh.data(), dp);  // dQ = dS K
+      if (relative) {
+        Gemm<false>(sp, dp, rows.count, dsb, rp, tab_data, dp, dq_rel.data(), dp);  //    + dSb T
+        AddTo(dq_rel.data(), sp * dp, dqh.data());
+      }
+      Gemm<true>(kp, dp, s, ds.data(), sp, qh, dp, dkh.data(), dp);       // dK = dSᵀ Q
+      Gemm<true>(kp, dp, s, dropped.data(), sp, dc, dp, dvh.data(), dp);  // dV = dropout(P)ᵀ dC
       if (with_table) {
-        Gemm<true>(rp, dp, 2 * sp, sw.data(), rp, qd.data(), dp, dt.data(), dp);        // dT = dSbᵀ Q + Wᵀ dC
+        Gemm<true>(rp, dp, 2 * sp, sw.data(), rp, qd.data(), dp, dt.data(), dp);  // dT = dSbᵀ Q + Wᵀ dC
         for (int64_t r = 0; r < rows.count; ++r) {
           const float *tr = dt.data() + r * dp;
           double *ar = acc_table + r * d;
@@ -1048,16 +875,14 @@ int RelativeSelfAttentionGrad(int nparam, void **params, int *ndims, int64_t **s
       double *aq = acc + n * d, *ak = acc + h + n * d, *av = acc + 2 * h + n * d;
       for (int64_t i = 0; i < s; ++i) {
         float *oq = out + i * h3, *ok = oq + h, *ov = oq + 2 * h;
-        const float *sq = dqh.data() + i * dp, *sr = dq_rel.data() + i * dp;
-        const float *sk = dkh.data() + i * dp, *sv = dvh.data() + i * dp;
+        const float *sq = dqh.data() + i * dp, *sk = dkh.data() + i * dp, *sv = dvh.data() + i * dp;
         if (i >= keys) sk = sv = zeros.data();  // a key past the range: no gradient
 #pragma omp simd
         for (int64_t c = 0; c < d; ++c) {
-          const float q = sq[c] + sr[c];
-          oq[c] = q;
+          oq[c] = sq[c];
           ok[c] = sk[c];
           ov[c] = sv[c];
-          aq[c] += q;
+          aq[c] += sq[c];
           ak[c] += sk[c];
           av[c] += sv[c];
         }
@@ -1065,8 +890,69 @@ int RelativeSelfAttentionGrad(int nparam, void **params, int *ndims, int64_t **s
     }
   });
   ReduceColumns(partial, blocks.count, stride, 0, h3, dbias);
-  std::fill(dtable, dtable + shapes[4][0] * d, 0.0f);  // the unreachable rows
-  ReduceColumns(partial, blocks.count, stride, h3, rel.count * d, dtable + rel.first * d);
+  if (relative) {
+    std::fill(dtable, dtable + (2 * rel.k + 1) * d, 0.0f);  // the unreachable rows
+    ReduceColumns(partial, blocks.count, stride, h3, rel.count * d, dtable + rel.first * d);
+  }
+}
+
+}  // namespace
+
+int SelfAttention(int nparam, void **params, int *ndims, int64_t **shapes, const char **, void *, void *) {
+  if (nparam != 10 || ndims[0] != 3) return 1;
+  const AttentionSizes a(shapes[0][0], shapes[0][1], shapes[0][2] / 3, static_cast<const int32_t *>(params[3])[0]);
+  if (shapes[0][2] % 3 != 0 || !a.valid()) return 2;
+  // qkv, bias, mask_bias, no table, scale, keep_prob, seed -> context, probs, mask
+  AttentionForward(a, static_cast<const float *>(params[0]), static_cast<const float *>(params[1]),
+                   static_cast<const float *>(params[2]), nullptr, RelativeRows(),
+                   static_cast<const float *>(params[4]), static_cast<const float *>(params[5]),
+                   static_cast<const int32_t *>(params[6])[0], static_cast<float *>(params[7]),
+                   static_cast<float *>(params[8]), static_cast<uint8_t *>(params[9]));
+  return 0;
+}
+
+int SelfAttentionGrad(int nparam, void **params, int *ndims, int64_t **shapes, const char **, void *, void *) {
+  if (nparam != 10 || ndims[0] != 3) return 1;
+  const AttentionSizes a(shapes[0][0], shapes[0][1], shapes[0][2], static_cast<const int32_t *>(params[5])[0]);
+  if (!a.valid() || shapes[1][2] != a.h3) return 2;
+  // dcontext, qkv, bias, no mask_bias nor table, probs, mask, scale, keep_prob -> dqkv, dbias
+  AttentionBackward(a, static_cast<const float *>(params[0]), static_cast<const float *>(params[1]),
+                    static_cast<const float *>(params[2]), nullptr, nullptr, RelativeRows(), false,
+                    static_cast<const float *>(params[3]), static_cast<const uint8_t *>(params[4]),
+                    static_cast<const float *>(params[6]), static_cast<const float *>(params[7]),
+                    static_cast<float *>(params[8]), static_cast<float *>(params[9]), nullptr);
+  return 0;
+}
+
+int RelativeSelfAttention(int nparam, void **params, int *ndims, int64_t **shapes, const char **, void *, void *) {
+  if (nparam != 12 || ndims[0] != 3 || ndims[3] != 2) return 1;
+  const AttentionSizes a(shapes[0][0], shapes[0][1], shapes[0][2] / 3, static_cast<const int32_t *>(params[4])[0]);
+  if (shapes[0][2] % 3 != 0 || !a.valid()) return 2;
+  if (shapes[3][0] % 2 != 1 || shapes[3][1] != a.d || NumElements(ndims[2], shapes[2]) != a.batch * a.s) return 2;
+  // qkv, bias, mask_bias, table, scale, keep_prob, seed (not table_grad) -> context, probs, mask
+  AttentionForward(a, static_cast<const float *>(params[0]), static_cast<const float *>(params[1]),
+                   static_cast<const float *>(params[2]), static_cast<const float *>(params[3]),
+                   RelativeRows(shapes[3][0], a.s), static_cast<const float *>(params[5]),
+                   static_cast<const float *>(params[6]), static_cast<const int32_t *>(params[7])[0],
+                   static_cast<float *>(params[9]), static_cast<float *>(params[10]),
+                   static_cast<uint8_t *>(params[11]));
+  return 0;
+}
+
+int RelativeSelfAttentionGrad(int nparam, void **params, int *ndims, int64_t **shapes, const char **, void *,
+                              void *) {
+  if (nparam != 14 || ndims[0] != 3 || ndims[4] != 2) return 1;
+  const AttentionSizes a(shapes[0][0], shapes[0][1], shapes[0][2], static_cast<const int32_t *>(params[7])[0]);
+  if (!a.valid() || shapes[1][2] != a.h3) return 2;
+  if (shapes[4][0] % 2 != 1 || shapes[4][1] != a.d || NumElements(ndims[3], shapes[3]) != a.batch * a.s) return 2;
+  // dcontext, qkv, bias, mask_bias, table, table_grad, probs, mask, scale, keep_prob -> dqkv, dbias, dtable
+  AttentionBackward(a, static_cast<const float *>(params[0]), static_cast<const float *>(params[1]),
+                    static_cast<const float *>(params[2]), static_cast<const float *>(params[3]),
+                    static_cast<const float *>(params[4]), RelativeRows(shapes[4][0], a.s),
+                    static_cast<const int32_t *>(params[10])[0] != 0, static_cast<const float *>(params[5]),
+                    static_cast<const uint8_t *>(params[6]), static_cast<const float *>(params[8]),
+                    static_cast<const float *>(params[9]), static_cast<float *>(params[11]),
+                    static_cast<float *>(params[12]), static_cast<float *>(params[13]));
   return 0;
 }
 
@@ -1085,12 +971,8 @@ int Dropout(int nparam, void **params, int *ndims, int64_t **shapes, const char 
   const int64_t n = NumElements(ndims[0], shapes[0]);
   ParallelFor(Blocks(n, 1 << 14), [=](int64_t i0, int64_t i1, int64_t) {
     const float drop = DropProb(keep_prob);
-    const float scale = drop > 0.0f ? 1.0f / keep_prob[0] : 1.0f;
-    if (drop > 0.0f) {
-      DropoutMask(static_cast<uint32_t>(seed), drop, i0, i1, mask);
-    } else {
-      std::fill(mask + i0, mask + i1, uint8_t{1});
-    }
+    const float scale = KeepScale(keep_prob);
+    FillDropoutMask(seed, drop, i0, i1, mask);
 #pragma omp simd
     for (int64_t i = i0; i < i1; ++i) y[i] = x[i] * (mask[i] * scale);
   });
@@ -1105,7 +987,7 @@ int DropoutGrad(int nparam, void **params, int *ndims, int64_t **shapes, const c
   float *dx = static_cast<float *>(params[3]);
   const int64_t n = NumElements(ndims[0], shapes[0]);
   ParallelFor(Blocks(n, 1 << 14), [=](int64_t i0, int64_t i1, int64_t) {
-    const float scale = DropProb(keep_prob) > 0.0f ? 1.0f / keep_prob[0] : 1.0f;
+    const float scale = KeepScale(keep_prob);
 #pragma omp simd
     for (int64_t i = i0; i < i1; ++i) dx[i] = dy[i] * (mask[i] * scale);
   });
