@@ -159,9 +159,10 @@ def finetune(work: Path, runs: dict[str, Path], seeds: list[int]) -> None:
         python("benchmarks/chinese_sentiment.py", "--pretrained", *(f"{n}={p}" for n, p in mine.items()),
                "--seeds", *map(str, seeds), "--workdir", str(work / f"sentiment-{arch}"),
                "--json", str(work / f"sentiment-{arch}.json"), "--", *model)
-        for name, path in mine.items():
+        for i, (name, path) in enumerate(mine.items()):
             ckpt = sorted((path / "checkpoints").glob("pretrain-*.ckpt"))[-1]
-            python("benchmarks/ner_msra.py", "--sides", "ours", "--heads", "crf", "--inits", "pretrained", "random",
+            inits = ["pretrained", "random"] if i == 0 else ["pretrained"]  # one random baseline per architecture
+            python("benchmarks/ner_msra.py", "--sides", "ours", "--heads", "crf", "--inits", *inits,
                    "--seeds", "1", "--pretrained", str(ckpt), "--workdir", str(work / f"msra-{name}"),
                    "--json", str(work / f"msra-{name}.json"), "--", *model)
 
