@@ -19,7 +19,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Optional, Sequence
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -45,7 +45,8 @@ def run_measured(cmd: list[str], cwd: str | os.PathLike | None = None) -> tuple[
     return wall, max(0.0, (busy_seconds() - busy - own) / wall)
 
 
-def train_hf(model, batch_loss: Callable, n: int, config, epochs: float, seed: int, log_every: int = 0) -> dict:
+def train_hf(model, batch_loss: Callable, n: int, config, epochs: float, seed: int, log_every: int = 0,
+             batches: Optional[Sequence] = None) -> dict:
     """The HuggingFace side's fine-tuning loop, shared by the real-data benchmarks: ``torch.optim.AdamW``
     with the config's ``optimizer.adamw`` settings (weight decay off biases and LayerNorm weights),
     linear warmup (``warmup_proportion``) then linear decay, batches of ``config.batch_size`` drawn
@@ -54,6 +55,8 @@ def train_hf(model, batch_loss: Callable, n: int, config, epochs: float, seed: i
 
     Args:
         batch_loss: row indices (a LongTensor) -> the scalar loss of that batch.
+        batches: the row indices of every step (LongTensors), replayed instead of the seeded
+            permutation (e.g. the batches the MindSpore run read, in its order).
 
     Returns:
         ``samples_per_second`` (over the timed steps), ``steady_samples_per_second`` (median after
@@ -76,6 +79,8 @@ def train_hf(model, batch_loss: Callable, n: int, config, epochs: float, seed: i
     per_epoch = n // batch_size
     total = max(1, math.ceil(epochs * per_epoch))
     scheduler = transformers.get_linear_schedule_with_warmup(optimizer, int(total * config.warmup_proportion), total)
+    if batches is not None and len(batches) < total:
+        raise ValueError(f"{len(batches)} batches to replay but {total} steps to train")
     generator = torch.Generator().manual_seed(seed)
     model.train()
     step, seconds, losses, steady = 0, 0.0, [], []
@@ -84,7 +89,7 @@ def train_hf(model, batch_loss: Callable, n: int, config, epochs: float, seed: i
         for b in range(per_epoch):
             if step >= total:
                 break
-            idx = order[b * batch_size:(b + 1) * batch_size]
+            idx = order[b * batch_size:(b + 1) * batch_size] if batches is None else batches[step]
             tick = time.perf_counter()
             loss = batch_loss(idx)
             loss.backward()

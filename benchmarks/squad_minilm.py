@@ -72,13 +72,18 @@ def prepare(work: Path, train_questions: int, dev_articles: int) -> tuple[Path, 
     return converted, records, dev
 
 
+def ours_args(seed: int, converted: Path, records: Path, out: Path, epochs: float) -> list[str]:
+    """run_squad.py's options for our training run."""
+    return ["--config", str(CONFIG), "--data_dir", str(records), "--output_dir", str(out), "--init_checkpoint",
+            str(converted), f"--seed={seed}", f"--epochs={epochs}", "--eval_every=1000000000", "--progress=false",
+            "--keep_checkpoint_max=1"]
+
+
 def ours(seed: int, converted: Path, records: Path, dev: Path, out: Path, epochs: float) -> dict:
     from src.sample_data import fetch
 
     if not (out / "all_results.json").exists():
-        cmd = [sys.executable, str(ROOT / "run_squad.py"), "--config", str(CONFIG), "--data_dir", str(records),
-               "--output_dir", str(out), "--init_checkpoint", str(converted), f"--seed={seed}", f"--epochs={epochs}",
-               "--eval_every=1000000000", "--progress=false", "--keep_checkpoint_max=1"]
+        cmd = [sys.executable, str(ROOT / "run_squad.py"), *ours_args(seed, converted, records, out, epochs)]
         wall, background = run_measured(cmd, ROOT)
         (out / "measured.json").write_text(json.dumps({"wall_s": wall, "background_cores": background}))
     if not (out / "eval" / "all_results.json").exists():
@@ -141,12 +146,61 @@ def v2_style(work: Path, out: Path) -> dict:
             "best_threshold": threshold, "at_best": at_best}
 
 
-def hf(seed: int, records: Path, dev: Path, out: Path, epochs: float, loss_kind: str = "hf") -> dict:
+def paired_start(seed: int, converted: Path, records: Path, epochs: float, work: Path) -> Path:
+    """``work/paired-seedN-epochsE.npz``: our run's span-head initial weights and batch order (made once)."""
+    path = work / f"paired-seed{seed}-epochs{epochs:g}.npz"
+    if not path.exists():
+        subprocess.run([sys.executable, __file__, "--paired-worker", "--seed", str(seed), "--records", str(records),
+                        "--checkpoint", str(converted), "--epochs", str(epochs), "--out", str(path)], check=True,
+                       cwd=ROOT, env=dict(os.environ, GLOG_v="3"))
+    return path
+
+
+def paired_worker(seed: int, converted: Path, records: Path, epochs: float, path: Path) -> None:
+    """What our seed-``seed`` run starts from, for HuggingFace to replay (MindSpore, own process):
+    the span head's weights after src.finetune.initial_network (the run's own seeding and
+    checkpoint loading) and the file rows of every training batch in the order the run reads
+    them (its shuffled dataset, read again with ``unique_ids``; the batches are checked equal)."""
+    import math
+
+    import numpy as np
+
+    from src.config import SquadConfig, parse_config
+    from src.data.records import read_batches
+    from src.finetune import initial_network
+    from src.squad import SquadTask
+
+    config = parse_config(SquadConfig, ours_args(seed, converted, records, path.parent / "unused", epochs))
+    task = SquadTask(config.data_dir, config)
+    network = initial_network(config, task)
+    head = {p.name.rsplit(".", 1)[-1]: p.asnumpy() for p in network.trainable_params()
+            if p.name.startswith("qa_outputs.") or ".qa_outputs." in p.name}
+    ids = next(read_batches(task.file(config.train_split), ["unique_ids"], batch_size=10 ** 9))["unique_ids"][:, 0]
+    row = {int(u): i for i, u in enumerate(ids)}
+    order, epoch = [], 0
+    per_epoch = task.train_dataset(config, 0, validate=False).get_dataset_size()
+    total = math.ceil(epochs * per_epoch)
+    while len(order) < total:
+        plain = task.train_dataset(config, epoch, validate=False).create_dict_iterator(num_epochs=1, output_numpy=True)
+        tagged = task.train_dataset(config, epoch, validate=False, extra_columns=["unique_ids"]).create_dict_iterator(
+            num_epochs=1, output_numpy=True)
+        for a, b in zip(plain, tagged):
+            if not np.array_equal(a["input_ids"], b["input_ids"]):
+                raise RuntimeError(f"epoch {epoch} batch {len(order)}: reading unique_ids changed the batch order")
+            order.append([row[int(u)] for u in b["unique_ids"][:, 0]])
+        epoch += 1
+    tmp = path.with_name(f".{path.name}.tmp.npz")
+    np.savez(tmp, order=np.asarray(order[:total], np.int64), weight=head["weight"], bias=head["bias"])
+    os.replace(tmp, path)
+
+
+def hf(seed: int, records: Path, dev: Path, out: Path, epochs: float, loss_kind: str = "hf",
+       paired: Path | None = None) -> dict:
     path = out / "hf_results.json"
     out.mkdir(parents=True, exist_ok=True)
     if not path.exists():
         cmd = [sys.executable, __file__, "--hf-worker", "--seed", str(seed), "--records", str(records), "--epochs",
-               str(epochs), "--out", str(out), "--hf-loss", loss_kind]
+               str(epochs), "--out", str(out), "--hf-loss", loss_kind] + (["--start", str(paired)] if paired else [])
         wall, background = run_measured(cmd, ROOT)
         data = json.loads(path.read_text())
         data.update(wall_s=wall, background_cores=background)
@@ -173,9 +227,11 @@ def masked_span_loss(start_logits, end_logits, start_positions, end_positions, i
                for logits, positions in ((start_logits, start_positions), (end_logits, end_positions))) / 2
 
 
-def hf_worker(seed: int, records: Path, epochs: float, out: Path, loss_kind: str = "hf") -> None:
+def hf_worker(seed: int, records: Path, epochs: float, out: Path, loss_kind: str = "hf",
+              paired: Path | None = None) -> None:
     """HuggingFace fine-tuning on the records' windows (runs in its own process); saves the model.
-    ``loss_kind`` "hf": the model's own loss (padding in the softmax); "masked": this project's."""
+    ``loss_kind`` "hf": the model's own loss (padding in the softmax); "masked": this project's.
+    ``paired``: an npz of :func:`paired_worker` (our run's span-head start and batch order)."""
     os.environ.setdefault("USE_TF", "0")
     import numpy as np
     import torch
@@ -203,7 +259,15 @@ def hf_worker(seed: int, records: Path, epochs: float, out: Path, loss_kind: str
         return masked_span_loss(output.start_logits, output.end_logits, train["start_positions"][idx, 0],
                                 train["end_positions"][idx, 0], train["input_mask"][idx])
 
-    result = train_hf(model, batch_loss, len(train["input_ids"]), config, epochs, seed, log_every=50)
+    batches = None
+    if paired:
+        start = np.load(paired)
+        with torch.no_grad():
+            model.qa_outputs.weight.copy_(torch.from_numpy(start["weight"]))
+            model.qa_outputs.bias.copy_(torch.from_numpy(start["bias"]))
+        batches = [torch.from_numpy(rows) for rows in start["order"]]
+    result = train_hf(model, batch_loss, len(train["input_ids"]), config, epochs, seed, log_every=50,
+                      batches=batches)
     model.save_pretrained(out / "hf_model")
     (out / "hf_results.json").write_text(json.dumps(result, indent=2) + "\n")
 
@@ -264,7 +328,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--v2-style", action="store_true", help="also score our model (first seed) on the "
                         "SQuAD 2.0-style set built from v1.1 dev (tools/create_squad_data.py --task "
                         "squad_v1_unanswerable), about 15 minutes")
+    parser.add_argument("--paired", action="store_true", help="HuggingFace starts from our run's span-head weights "
+                        "and reads our run's batches in our order (same seed), so that only dropout and arithmetic "
+                        "differ between the two sides")
     parser.add_argument("--hf-worker", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--paired-worker", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--checkpoint", default="", help=argparse.SUPPRESS)
+    parser.add_argument("--start", default="", help=argparse.SUPPRESS)
     parser.add_argument("--hf-eval-worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--seed", type=int, default=1, help=argparse.SUPPRESS)
     parser.add_argument("--records", default="", help=argparse.SUPPRESS)
@@ -272,7 +342,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default="", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.hf_worker:
-        hf_worker(args.seed, Path(args.records), args.epochs, Path(args.out), args.hf_loss)
+        hf_worker(args.seed, Path(args.records), args.epochs, Path(args.out), args.hf_loss,
+                  Path(args.start) if args.start else None)
+        return 0
+    if args.paired_worker:
+        paired_worker(args.seed, Path(args.checkpoint), Path(args.records), args.epochs, Path(args.out))
         return 0
     if args.hf_eval_worker:
         hf_eval_worker(Path(args.dev), Path(args.out))
@@ -287,9 +361,13 @@ def main(argv: list[str] | None = None) -> int:
     for seed in args.seeds:
         for side in args.sides:
             loss = "" if side == "ours" or args.hf_loss == "hf" else f"-{args.hf_loss}loss"
-            out = work / f"{side}{loss}-epochs{epochs:g}-seed{seed}"
-            result = (ours(seed, converted, records, dev, out, epochs) if side == "ours"
-                      else hf(seed, records, dev, out, epochs, args.hf_loss))
+            paired = "-paired" if side == "hf" and args.paired else ""
+            out = work / f"{side}{paired}{loss}-epochs{epochs:g}-seed{seed}"
+            if side == "ours":
+                result = ours(seed, converted, records, dev, out, epochs)
+            else:
+                start = paired_start(seed, converted, records, epochs, work) if args.paired else None
+                result = hf(seed, records, dev, out, epochs, args.hf_loss, start)
             runs.append({"seed": seed, "side": side, **result})
             print(json.dumps(runs[-1]), flush=True)
 

@@ -222,7 +222,9 @@ def finetune(config, task: FinetuneTask) -> dict:
         return _finetune_locked(config, task, run_plan, output)
 
 
-def _finetune_locked(config, task: FinetuneTask, run_plan: Plan, output: Path) -> dict:
+def initial_network(config, task: FinetuneTask):
+    """The run's loss network before its first step: devices set up, seeded with ``config.seed``
+    (so a fresh head gets the same random weights in every process), ``init_checkpoint`` loaded."""
     import mindspore as ms
 
     from .checkpoint import load_checkpoint_into
@@ -237,6 +239,13 @@ def _finetune_locked(config, task: FinetuneTask, run_plan: Plan, output: Path) -
         logger.info("initialised from %s:\n%s", config.init_checkpoint, report.summary())
     elif config.do_train:
         logger.warning("no init_checkpoint: fine-tuning from random initialisation")
+    return network
+
+
+def _finetune_locked(config, task: FinetuneTask, run_plan: Plan, output: Path) -> dict:
+    from .checkpoint import load_checkpoint_into
+
+    network = initial_network(config, task)
     results: dict = task.summary()
     best_path = output / "best_model.ckpt"
 
@@ -409,4 +418,5 @@ def run_main(config_cls: type, make_task, argv: Optional[Sequence[str]], descrip
     return 0
 
 
-__all__ = ["FinetuneTask", "Plan", "finetune", "format_metrics", "inference_batches", "plan", "run_main", "save_weights"]
+__all__ = ["FinetuneTask", "Plan", "finetune", "format_metrics", "inference_batches", "initial_network", "plan",
+           "run_main", "save_weights"]

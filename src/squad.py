@@ -16,7 +16,7 @@ import json
 import os
 import weakref
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import mindspore as ms
 import numpy as np
@@ -132,11 +132,14 @@ class SquadTask(FinetuneTask):
                                        columns=columns(seq, names), label_length=seq,
                                        vocab_size=config.model.vocab_size, **kwargs)
 
-    def train_dataset(self, config, epoch: int, validate: bool):
+    def train_dataset(self, config, epoch: int, validate: bool, extra_columns: Sequence[str] = ()):
+        """The training batches; ``extra_columns`` (e.g. ``unique_ids``) are read after the model's
+        columns without changing the batches' order."""
         from .data.squad_records import TRAIN_COLUMNS
 
-        return self._dataset(config.train_split, config, TRAIN_COLUMNS, batch_size=config.batch_size, shuffle=True,
-                             seed=config.seed + epoch, drop_remainder=True, validate=validate)
+        return self._dataset(config.train_split, config, TRAIN_COLUMNS + tuple(extra_columns),
+                             batch_size=config.batch_size, shuffle=True, seed=config.seed + epoch,
+                             drop_remainder=True, validate=validate)
 
     def predict(self, network, split: str, config) -> dict:
         """``{"predictions", "nbest", "null_odds"}`` for every question of ``split``."""
