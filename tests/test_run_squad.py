@@ -259,3 +259,31 @@ def test_help_opens_with_the_commands(capsys):
         run_squad.main(["--help"])
     text = capsys.readouterr().out
     assert "python tools/create_squad_data.py --train_file" in text and "python run_squad.py --config" in text
+
+
+def test_a_run_start_can_be_reproduced_outside_the_run(tmp_path):
+    """What benchmarks/squad_minilm.py --paired hands to HuggingFace: the seeded span head of
+    initial_network is the same in every process, and reading unique_ids with the training batches
+    leaves their shuffled order unchanged."""
+    import numpy as np
+
+    from src.config import SquadConfig, parse_config
+    from src.finetune import initial_network
+    from src.squad import SquadTask
+
+    records = make_records(fetch("squad_fixtures") / "squad.json", tmp_path / "records")
+    config = parse_config(SquadConfig, [*TINY, f"--data_dir={records}", "--seed=7", "--batch_size=4"])
+    task = SquadTask(records, config)
+    heads = [{p.name: p.asnumpy() for p in initial_network(config, task).trainable_params()
+              if p.name.startswith("qa_outputs.")} for _ in range(2)]
+    assert sorted(heads[0]) == ["qa_outputs.bias", "qa_outputs.weight"]
+    assert all(np.array_equal(heads[0][k], heads[1][k]) for k in heads[0])
+    plain = list(task.train_dataset(config, 0, validate=False).create_dict_iterator(num_epochs=1, output_numpy=True))
+    tagged = list(task.train_dataset(config, 0, validate=False, extra_columns=["unique_ids"]).create_dict_iterator(
+        num_epochs=1, output_numpy=True))
+    assert len(plain) == len(tagged) > 1
+    for a, b in zip(plain, tagged):
+        assert np.array_equal(a["input_ids"], b["input_ids"])
+    ids = np.concatenate([b["unique_ids"][:, 0] for b in tagged])
+    assert len(set(ids.tolist())) == len(ids)
+    assert not np.array_equal(ids, np.sort(ids))  # shuffled
