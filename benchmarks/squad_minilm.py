@@ -13,6 +13,13 @@ linear decay, batch 32 with the last partial batch dropped, dropout 0.1, clip 1.
 computes its own loss (cross-entropy over all 384 positions; ours leaves the padding out), or with
 ``--hf-loss masked`` this project's. The final weights are scored once.
 
+Unpaired, each side draws its own span-head weights and batch order from the seed, and at this
+budget (202 steps) those alone move the score by several points. ``--paired`` takes them out of
+the comparison: a MindSpore process rebuilds our seed-N run's start (src.finetune.initial_network:
+the run's own seeding and checkpoint loading) and reads its shuffled training batches with their
+``unique_ids``; HuggingFace then starts from those span-head weights and trains on those rows in
+that order, so that only dropout, the loss over padding and floating-point arithmetic differ.
+
 Evaluation end to end is timed for each side in a fresh process from the dev JSON to the scores:
 ours = ``tools/create_squad_data.py --predict_file dev-v1.1.json`` then ``run_squad.py --do_train
 false``; HF = the same feature code (src.data.squad_data) in-process, the model's forward in
@@ -23,6 +30,7 @@ the official v1.1 arithmetic (src.squad_metrics)::
     .venv/bin/python benchmarks/squad_minilm.py --train-questions 320 --epochs 1 --dev-articles 2   # a quick look
     .venv/bin/python benchmarks/squad_minilm.py --sides ours --v2-style   # + the SQuAD 2.0-style set, 15 min more
     .venv/bin/python benchmarks/squad_minilm.py --sides hf --hf-loss masked   # HF with our masked span loss
+    .venv/bin/python benchmarks/squad_minilm.py --seeds 1 2 --paired   # HF replays our start and batches
 
 A run whose results exist under the same settings is not run again, so an interrupted benchmark
 continues where it stopped. Prints a Markdown table and, with ``--json PATH``, the raw numbers.
