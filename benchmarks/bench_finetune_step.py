@@ -39,7 +39,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -48,7 +47,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.common import (machine_line, print_profile, profile_forward_backward,  # noqa: E402
-                               profile_steps, spawn, worker_peak)
+                               profile_steps, spawn, time_hf_steps, time_steps, worker_peak)
 
 BATCH = 32
 SEQ = 64
@@ -123,14 +122,9 @@ def worker_ours(steps: int, warmup: int, loss_scale: bool, hidden_act: str | Non
         value = float(loss.asnumpy())
         return time.perf_counter() - start, value, bool(overflow.asnumpy())
 
-    compile_s, first_loss, _ = run()
-    for _ in range(warmup):
-        run()
-    results = [run() for _ in range(steps)]
-    times = [t for t, _, _ in results]
-    result = {"compile_and_first_step_s": compile_s, "step_s": times, "median_s": statistics.median(times),
-              "first_loss": first_loss, "last_loss": results[-1][1], "overflow_steps": sum(o for *_, o in results),
-              "hidden_act": config.hidden_act, "flops_per_sequence": flops_per_sequence(config)}
+    result, results = time_steps(run, steps, warmup, "compile_and_first_step_s")
+    result.update(overflow_steps=sum(o for *_, o in results), hidden_act=config.hidden_act,
+                  flops_per_sequence=flops_per_sequence(config))
     if profile:
         result.update(profile_steps(run, steps))
     return result
@@ -238,25 +232,8 @@ def worker_hf(steps: int, warmup: int, threads: int, nezha: bool = False) -> dic
                   token_type_ids=torch.from_numpy(batch["segment_ids"]).long(),
                   labels=torch.from_numpy(batch["label_ids"]).long())
 
-    def run() -> tuple[float, float]:
-        start = time.perf_counter()
-        optimizer.zero_grad(set_to_none=True)
-        loss = model(**inputs).loss  # cross-entropy over the 2 labels
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        optimizer.step()
-        value = loss.item()
-        return time.perf_counter() - start, value
-
-    first_s, first_loss = run()
-    for _ in range(warmup):
-        run()
-    results = [run() for _ in range(steps)]
-    times = [t for t, _ in results]
-    return {"first_step_s": first_s, "step_s": times, "median_s": statistics.median(times),
-            "first_loss": first_loss, "last_loss": results[-1][1],
-            "attn_implementation": model.config._attn_implementation, "torch": torch.__version__,
-            "transformers": transformers.__version__, "threads": torch.get_num_threads()}
+    # HF's loss: cross-entropy over the 2 labels
+    return time_hf_steps(model, optimizer, inputs, steps, warmup)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -35,7 +34,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.common import machine_line, spawn  # noqa: E402
+from benchmarks.common import machine_line, spawn, time_steps  # noqa: E402
 
 BATCH = 32
 SEQ = 128
@@ -93,13 +92,7 @@ def worker_ours(steps: int, warmup: int, use_crf: bool) -> dict:
         loss = float(step(*tensors)[0].asnumpy())
         return time.perf_counter() - start, loss
 
-    compile_s, first_loss = run()
-    for _ in range(warmup):
-        run()
-    results = [run() for _ in range(steps)]
-    times = [t for t, _ in results]
-    return {"compile_and_first_step_s": compile_s, "step_s": times, "median_s": statistics.median(times),
-            "first_loss": first_loss, "last_loss": results[-1][1]}
+    return time_steps(run, steps, warmup, "compile_and_first_step_s")[0]
 
 
 def worker_hf(steps: int, warmup: int, threads: int, use_crf: bool) -> dict:
@@ -131,13 +124,7 @@ def worker_hf(steps: int, warmup: int, threads: int, use_crf: bool) -> dict:
         optimizer.step()
         return time.perf_counter() - start, loss.item()
 
-    first_s, first_loss = run()
-    for _ in range(warmup):
-        run()
-    results = [run() for _ in range(steps)]
-    times = [t for t, _ in results]
-    return {"first_step_s": first_s, "step_s": times, "median_s": statistics.median(times),
-            "first_loss": first_loss, "last_loss": results[-1][1], "torch": torch.__version__,
+    return {**time_steps(run, steps, warmup)[0], "torch": torch.__version__,
             "transformers": transformers.__version__, "threads": torch.get_num_threads()}
 
 

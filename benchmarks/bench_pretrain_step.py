@@ -38,7 +38,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -46,7 +45,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.common import machine_line, print_profile, profile_steps, spawn, worker_peak  # noqa: E402
+from benchmarks.common import (machine_line, print_profile, profile_steps, spawn, time_hf_steps,  # noqa: E402
+                               time_steps, worker_peak)
 
 VOCAB = 30522
 SEQ = 128
@@ -128,13 +128,8 @@ def worker_ours(name: str, steps: int, warmup: int, profile: bool = False) -> di
         value = float(loss.asnumpy())
         return time.perf_counter() - start, value, bool(overflow.asnumpy())
 
-    compile_s, first_loss, _ = run()
-    for _ in range(warmup):
-        run()
-    results = [run() for _ in range(steps)]
-    times = [t for t, _, _ in results]
-    result = {"compile_and_first_step_s": compile_s, "step_s": times, "median_s": statistics.median(times),
-              "first_loss": first_loss, "last_loss": results[-1][1], "overflow_steps": sum(o for *_, o in results)}
+    result, results = time_steps(run, steps, warmup, "compile_and_first_step_s")
+    result["overflow_steps"] = sum(o for *_, o in results)
     if profile:
         result.update(profile_steps(run, steps))
     return result
@@ -171,25 +166,8 @@ def worker_hf(name: str, steps: int, warmup: int, threads: int) -> dict:
                   token_type_ids=torch.from_numpy(batch["segment_ids"]).long(),
                   labels=labels, next_sentence_label=torch.from_numpy(batch["next_sentence_labels"]).long().view(-1))
 
-    def run() -> tuple[float, float]:
-        start = time.perf_counter()
-        optimizer.zero_grad(set_to_none=True)
-        loss = model(**inputs).loss  # MLM CE over the non -100 labels + NSP CE
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        optimizer.step()
-        value = loss.item()
-        return time.perf_counter() - start, value
-
-    first_s, first_loss = run()
-    for _ in range(warmup):
-        run()
-    results = [run() for _ in range(steps)]
-    times = [t for t, _ in results]
-    return {"first_step_s": first_s, "step_s": times, "median_s": statistics.median(times),
-            "first_loss": first_loss, "last_loss": results[-1][1],
-            "attn_implementation": model.config._attn_implementation, "torch": torch.__version__,
-            "transformers": transformers.__version__, "threads": torch.get_num_threads()}
+    # HF's loss: MLM cross-entropy over the non -100 labels + NSP cross-entropy
+    return time_hf_steps(model, optimizer, inputs, steps, warmup)
 
 
 def main(argv: list[str] | None = None) -> int:

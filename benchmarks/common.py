@@ -45,6 +45,42 @@ def run_measured(cmd: list[str], cwd: str | os.PathLike | None = None) -> tuple[
     return wall, max(0.0, (busy_seconds() - busy - own) / wall)
 
 
+
+def time_steps(run: Callable[[], tuple], steps: int, warmup: int,
+               first_key: str = "first_step_s") -> tuple[dict, list[tuple]]:
+    """Calls ``run`` (-> ``(seconds, loss, ...)``) once, ``warmup`` times untimed, then ``steps``
+    times; returns ``{first_key, step_s, median_s, first_loss, last_loss}`` and the timed results."""
+    import statistics
+
+    first = run()
+    for _ in range(warmup):
+        run()
+    results = [run() for _ in range(steps)]
+    times = [r[0] for r in results]
+    return ({first_key: first[0], "step_s": times, "median_s": statistics.median(times), "first_loss": first[1],
+             "last_loss": results[-1][1]}, results)
+
+
+def time_hf_steps(model, optimizer, inputs: dict, steps: int, warmup: int) -> dict:
+    """Times HuggingFace training steps on one batch (``model(**inputs).loss``, backward, clipping at
+    1.0, ``optimizer.step``) with :func:`time_steps`."""
+    import torch
+    import transformers
+
+    def run() -> tuple[float, float]:
+        start = time.perf_counter()
+        optimizer.zero_grad(set_to_none=True)
+        loss = model(**inputs).loss
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        value = loss.item()
+        return time.perf_counter() - start, value
+
+    timing, _ = time_steps(run, steps, warmup)
+    return {**timing, "attn_implementation": model.config._attn_implementation, "torch": torch.__version__,
+            "transformers": transformers.__version__, "threads": torch.get_num_threads()}
+
 def train_hf(model, batch_loss: Callable, n: int, config, epochs: float, seed: int, log_every: int = 0,
              batches: Optional[Sequence] = None) -> dict:
     """The HuggingFace side's fine-tuning loop, shared by the real-data benchmarks: ``torch.optim.AdamW``
