@@ -45,7 +45,6 @@ def run_measured(cmd: list[str], cwd: str | os.PathLike | None = None) -> tuple[
     return wall, max(0.0, (busy_seconds() - busy - own) / wall)
 
 
-
 def time_steps(run: Callable[[], tuple], steps: int, warmup: int,
                first_key: str = "first_step_s") -> tuple[dict, list[tuple]]:
     """Calls ``run`` (-> ``(seconds, loss, ...)``) once, ``warmup`` times untimed, then ``steps``
@@ -80,6 +79,7 @@ def time_hf_steps(model, optimizer, inputs: dict, steps: int, warmup: int) -> di
     timing, _ = time_steps(run, steps, warmup)
     return {**timing, "attn_implementation": model.config._attn_implementation, "torch": torch.__version__,
             "transformers": transformers.__version__, "threads": torch.get_num_threads()}
+
 
 def train_hf(model, batch_loss: Callable, n: int, config, epochs: float, seed: int, log_every: int = 0,
              batches: Optional[Sequence] = None) -> dict:

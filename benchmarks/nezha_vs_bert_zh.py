@@ -182,9 +182,10 @@ def finetuning_results(work: Path, runs: dict[str, Path]) -> dict:
             done = [r[name] for r in rows if name in r]
             accuracy = [r["dev_accuracy"] for r in done]
             table[name if name != "random" else f"{arch}-random"] = {
-                "sentiment_accuracy": statistics.mean(accuracy), "sentiment_accuracy_range": [min(accuracy),
-                                                                                             max(accuracy)],
-                "sentiment_f1": statistics.mean(r["dev_f1"] for r in done), "sentiment_seeds": len(done),
+                "sentiment_accuracy": statistics.mean(accuracy),
+                "sentiment_accuracy_range": [min(accuracy), max(accuracy)],
+                "sentiment_f1": statistics.mean(r["dev_f1"] for r in done),
+                "sentiment_seeds": len(done),
                 "sentiment_train_s": statistics.mean(r["train_runtime_s"] for r in done)}
         for name in mine:
             msra = work / f"msra-{name}.json"

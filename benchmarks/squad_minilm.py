@@ -182,7 +182,7 @@ def paired_worker(seed: int, converted: Path, records: Path, epochs: float, path
     task = SquadTask(config.data_dir, config)
     network = initial_network(config, task)
     head = {p.name.rsplit(".", 1)[-1]: p.asnumpy() for p in network.trainable_params()
-            if p.name.startswith("qa_outputs.") or ".qa_outputs." in p.name}
+            if p.name.split(".")[-2:-1] == ["qa_outputs"]}
     ids = next(read_batches(task.file(config.train_split), ["unique_ids"], batch_size=10 ** 9))["unique_ids"][:, 0]
     row = {int(u): i for i, u in enumerate(ids)}
     order, epoch = [], 0
