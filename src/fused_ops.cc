@@ -995,6 +995,95 @@ int DropoutGrad(int nparam, void **params, int *ndims, int64_t **shapes, const c
 }
 
 // ---------------------------------------------------------------------------------------------
+// Softmax cross-entropy of logits + bias: the masked-LM loss over the vocabulary, one pass over
+// the [N, V] logits forward and one backward (instead of a bias Add, LogSoftmax, its gradient, a
+// GatherD gradient and the bias gradient's ReduceSum, each a pass of its own).
+//   BiasSoftmaxCrossEntropy:      logits [N, V], bias [V], labels int32 [N]
+//                                 -> nll [N] = lse - (logits + bias)[label], lse [N] = logsumexp(logits + bias)
+//   BiasSoftmaxCrossEntropyGrad:  dnll [N], logits, bias, labels, lse
+//                                 -> dlogits [N, V] = dnll * (softmax - onehot(label)), dbias [V]
+// A label outside [0, V) is an error (status 3), not a read out of bounds.
+// ---------------------------------------------------------------------------------------------
+namespace {
+
+bool LabelsInRange(const int32_t *labels, int64_t rows, int64_t v) {
+  for (int64_t r = 0; r < rows; ++r) {
+    if (labels[r] < 0 || labels[r] >= v) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+int BiasSoftmaxCrossEntropy(int nparam, void **params, int *ndims, int64_t **shapes, const char **, void *,
+                            void *) {
+  if (nparam != 5) return 1;
+  const float *logits = static_cast<const float *>(params[0]);
+  const float *bias = static_cast<const float *>(params[1]);
+  const int32_t *labels = static_cast<const int32_t *>(params[2]);
+  float *nll = static_cast<float *>(params[3]);
+  float *lse = static_cast<float *>(params[4]);
+  const int64_t v = shapes[0][ndims[0] - 1];
+  const int64_t rows = NumElements(ndims[0], shapes[0]) / v;
+  if (NumElements(ndims[1], shapes[1]) != v || NumElements(ndims[2], shapes[2]) != rows) return 2;
+  if (!LabelsInRange(labels, rows, v)) return 3;
+  ParallelFor(Blocks(rows, 1), [=](int64_t r0, int64_t r1, int64_t) {
+    for (int64_t r = r0; r < r1; ++r) {
+      const float *x = logits + r * v;
+      float mx = -INFINITY;
+#pragma omp simd reduction(max : mx)
+      for (int64_t j = 0; j < v; ++j) mx = std::max(mx, x[j] + bias[j]);
+      float sum = 0.0f;
+#pragma omp simd reduction(+ : sum)
+      for (int64_t j = 0; j < v; ++j) sum += expf(x[j] + bias[j] - mx);
+      const float l = mx + std::log(sum);
+      lse[r] = l;
+      nll[r] = l - (x[labels[r]] + bias[labels[r]]);
+    }
+  });
+  return 0;
+}
+
+int BiasSoftmaxCrossEntropyGrad(int nparam, void **params, int *ndims, int64_t **shapes, const char **, void *,
+                                void *) {
+  if (nparam != 7) return 1;
+  const float *dnll = static_cast<const float *>(params[0]);
+  const float *logits = static_cast<const float *>(params[1]);
+  const float *bias = static_cast<const float *>(params[2]);
+  const int32_t *labels = static_cast<const int32_t *>(params[3]);
+  const float *lse = static_cast<const float *>(params[4]);
+  float *dlogits = static_cast<float *>(params[5]);
+  float *dbias = static_cast<float *>(params[6]);
+  const int64_t v = shapes[1][ndims[1] - 1];
+  const int64_t rows = NumElements(ndims[1], shapes[1]) / v;
+  if (!LabelsInRange(labels, rows, v)) return 3;
+  const Blocks blocks(rows, 1);
+  std::vector<float> partial(static_cast<size_t>(blocks.count * v), 0.0f);  // dbias of each block
+  ParallelFor(blocks, [&](int64_t r0, int64_t r1, int64_t c) {
+    float *acc = partial.data() + c * v;
+    for (int64_t r = r0; r < r1; ++r) {
+      const float *x = logits + r * v;
+      float *dx = dlogits + r * v;
+      const float g = dnll[r], l = lse[r];
+#pragma omp simd
+      for (int64_t j = 0; j < v; ++j) {
+        float d = g * expf(x[j] + bias[j] - l);
+        dx[j] = d;
+        acc[j] += d;
+      }
+      dx[labels[r]] -= g;
+      acc[labels[r]] -= g;
+    }
+  });
+  for (int64_t j = 0; j < v; ++j) {
+    double s = 0.0;
+    for (int64_t c = 0; c < blocks.count; ++c) s += partial[c * v + j];
+    dbias[j] = static_cast<float>(s);
+  }
+  return 0;
+}
+
+// ---------------------------------------------------------------------------------------------
 // SumOfSquares: any number of float32 tensors -> float32 [1], the sum of the squares of all their
 // elements (the squared global norm of a gradient tuple; inf or nan when any element is).
 // ---------------------------------------------------------------------------------------------

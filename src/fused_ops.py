@@ -19,6 +19,7 @@ multi-threaded, vectorised kernel forward and one backward (``src/fused_ops.cc``
 * :class:`RowMatMul`: ``x @ Wᵀ`` (the encoder's Dense projections before their bias) on the rows of
   real tokens only, by the sgemm of the oneDNN library inside MindSpore's wheel; padding rows are
   0. A batch padded to 128 tokens costs what its real tokens cost.
+* :class:`SoftmaxCrossEntropy`: ``-log softmax(logits + bias)[label]`` per row, the masked-LM loss.
 * :class:`SumOfSquares`: ``sum(x ** 2)`` over a tuple of tensors (the global gradient norm).
 * :class:`CrfLogPartition`, :class:`CrfViterbi`: the CRF's forward algorithm (with its
   forward-backward gradient) and Viterbi decoding (``src/crf.py``), one kernel call each instead
@@ -65,7 +66,7 @@ ENV_SWITCH = "BERT_ZOO_FUSED_KERNELS"
 KERNELS = ("BiasGelu", "BiasGeluGrad", "Dropout", "DropoutGrad", "DropoutAddLayerNorm", "DropoutAddLayerNormGrad",
            "LayerNormDropout", "LayerNormDropoutGrad", "MaskedSoftmaxDropout", "MaskedSoftmaxDropoutGrad",
            "SelfAttention", "SelfAttentionGrad", "RelativeSelfAttention", "RelativeSelfAttentionGrad", "SumOfSquares",
-           "CrfForward", "CrfForwardGrad", "CrfViterbi")
+           "BiasSoftmaxCrossEntropy", "BiasSoftmaxCrossEntropyGrad", "CrfForward", "CrfForwardGrad", "CrfViterbi")
 # tried in order: libmvec's vector erff/expf, then scalar libm, then without -march=native
 _BUILDS = (
     ["-march=native", "-fopenmp-simd", "-lmvec"],
@@ -648,6 +649,42 @@ class RelativeSelfAttention(_Dropout):
         rel_context = ops.bmm(p_t, rel).reshape(s, b, n, d).transpose(1, 2, 0, 3)  # (B, N, S, D)
         context = ops.matmul(probs, v) + rel_context
         return context.transpose(0, 2, 1, 3).reshape(b, s, h)  # (B, S, H)
+
+
+class SoftmaxCrossEntropy(nn.Cell):
+    """``-log softmax(logits + bias)[label]`` of each row: the masked-LM loss over the vocabulary with
+    the decoder's bias folded in. On CPU one kernel pass over the [N, V] logits forward and one
+    backward (which also sums the bias gradient); elsewhere ``log_softmax`` and a gather.
+
+    Inputs:
+        logits: float [N, V] (the decoder's product, before its bias); bias: float [V];
+        labels: int [N], each in [0, V) (the fused kernel fails on any other).
+
+    Outputs:
+        float32 [N]: each row's negative log-likelihood of its label.
+    """
+
+    def __init__(self):
+        super().__init__()
+        library = kernel_library()
+        self.fused = library is not None
+        if self.fused:
+            grad = _custom(library, "BiasSoftmaxCrossEntropyGrad", lambda d, x, b, y, l: (x, b),
+                           lambda d, x, b, y, l: (x, b))
+
+            def bprop(logits, bias, labels, out, dout):
+                d_logits, d_bias = grad(dout[0], logits, bias, labels, out[1])
+                return d_logits, d_bias, ops.zeros_like(labels)
+
+            self.op = _custom(library, "BiasSoftmaxCrossEntropy", lambda x, b, y: (y, y),
+                              lambda x, b, y: (ms.float32, ms.float32), bprop)
+
+    def construct(self, logits: Tensor, bias: Tensor, labels: Tensor) -> Tensor:
+        labels = labels.reshape(-1).astype(ms.int32)
+        if self.fused:
+            return self.op(logits.astype(ms.float32), bias.astype(ms.float32), labels)[0]
+        log_probs = ops.log_softmax(logits.astype(ms.float32) + bias.astype(ms.float32), -1)
+        return -ops.gather_elements(log_probs, 1, labels.expand_dims(-1)).squeeze(-1)
 
 
 class SumOfSquares(nn.Cell):

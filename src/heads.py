@@ -49,10 +49,15 @@ class BertLMPredictionHead(nn.Cell):
 
     def construct(self, hidden_states: Tensor, embedding_table: Tensor) -> Tensor:
         """hidden_states [B, P, H], embedding_table [V, H] -> float32 logits [B, P, V]."""
+        b, p, _ = hidden_states.shape
+        return (self.decode(hidden_states, embedding_table) + self.bias).reshape(b, p, -1)
+
+    def decode(self, hidden_states: Tensor, embedding_table: Tensor) -> Tensor:
+        """hidden_states [B, P, H], embedding_table [V, H] -> float32 logits [B*P, V] before ``bias``
+        (for a loss that adds the bias itself, :class:`~src.fused_ops.SoftmaxCrossEntropy`)."""
         b, p, h = hidden_states.shape
         x = self.transform(hidden_states).astype(self.compute_type).reshape(b * p, h)
-        logits = self.matmul(x, embedding_table.astype(self.compute_type))  # (B*P, V)
-        return (logits.astype(ms.float32) + self.bias).reshape(b, p, -1)
+        return self.matmul(x, embedding_table.astype(self.compute_type)).astype(ms.float32)  # (B*P, V)
 
 
 class BertPreTrainingHeads(nn.Cell):

@@ -24,9 +24,9 @@ import mindspore as ms
 from mindspore import Parameter, Tensor, nn, ops
 
 from .config import BertConfig
-from .fused_ops import SumOfSquares, dropout_rng
+from .fused_ops import SoftmaxCrossEntropy, SumOfSquares, dropout_rng
 from .heads import (BertForPreTraining, BertForQuestionAnswering, BertForSequenceClassification,
-                    BertForTokenClassification)
+                    BertForTokenClassification, gather_positions)
 
 
 class BertPretrainingLoss(BertForPreTraining):
@@ -47,22 +47,26 @@ class BertPretrainingLoss(BertForPreTraining):
     def __init__(self, config: BertConfig, use_nsp: bool = True):
         super().__init__(config)
         self.use_nsp = use_nsp
+        self.cross_entropy = SoftmaxCrossEntropy()
 
     def construct(self, input_ids, input_mask, segment_ids, next_sentence_labels, masked_lm_positions,
                   masked_lm_ids, masked_lm_weights):
-        mlm_logits, nsp_logits = super().construct(input_ids, input_mask, segment_ids, masked_lm_positions)
-        mlm_loss = masked_lm_loss(mlm_logits, masked_lm_ids, masked_lm_weights)
+        sequence_output, pooled_output = self.bert(input_ids, input_mask, segment_ids)
+        masked_output = gather_positions(sequence_output, masked_lm_positions)  # (B, P, H)
+        predictions = self.cls.predictions
+        # the decoder's bias is added inside the loss: one pass over the [B*P, V] logits each way on CPU
+        logits = predictions.decode(masked_output, self.bert.embeddings.word_embeddings.embedding_table)
+        nll = self.cross_entropy(logits, predictions.bias, masked_lm_ids).reshape(masked_lm_ids.shape)
+        mlm_loss = weighted_mean(nll, masked_lm_weights)
         if self.use_nsp:
-            nsp_loss = next_sentence_loss(nsp_logits, next_sentence_labels)
+            nsp_loss = next_sentence_loss(self.cls.seq_relationship(pooled_output), next_sentence_labels)
         else:
             nsp_loss = ops.zeros((), ms.float32)
         return mlm_loss + nsp_loss, (mlm_loss, nsp_loss)
 
 
-def masked_lm_loss(logits: Tensor, ids: Tensor, weights: Tensor) -> Tensor:
-    """logits float32 [B, P, V], ids int32 [B, P], weights float32 [B, P] -> weighted mean CE."""
-    log_probs = ops.log_softmax(logits.astype(ms.float32), -1)
-    nll = -ops.gather_elements(log_probs, 2, ids.astype(ms.int32).expand_dims(-1)).squeeze(-1)  # (B, P)
+def weighted_mean(nll: Tensor, weights: Tensor) -> Tensor:
+    """Σ w·nll / (Σ w + 1e-5): Google's masked-LM loss over the real masked positions."""
     return (nll * weights).sum() / (weights.sum() + 1e-5)
 
 

@@ -13,7 +13,7 @@ from mindspore import Tensor, ops
 from src import fused_ops
 from src.bert_model import relative_position_index
 from src.fused_ops import (BiasGelu, DropoutAddLayerNorm, LayerNormDropout, MaskedSoftmaxDropout,
-                           RelativeSelfAttention, RowMatMul, SelfAttention, SumOfSquares)
+                           RelativeSelfAttention, RowMatMul, SelfAttention, SoftmaxCrossEntropy, SumOfSquares)
 
 EPS = 1e-12
 
@@ -452,6 +452,47 @@ def test_eval_mode_and_zero_probability_have_no_dropout(mode):
 def test_bad_dropout_probability_is_an_error():
     with pytest.raises(ValueError, match="got 1.0"):
         MaskedSoftmaxDropout(1.0, 1.0)
+
+
+# --- softmax cross-entropy (the masked-LM loss) ------------------------------------------------
+@pytest.mark.parametrize("path", ["fused", "standard"])
+def test_softmax_cross_entropy(mode, path, request):
+    """nll = logsumexp(x + b) - (x + b)[label]; dx = dnll (softmax - onehot); db sums dx over the rows.
+    Rows of large logits (no overflow), labels at both ends, and more rows than one thread's block."""
+    if path == "standard":
+        request.getfixturevalue("standard_ops")
+    rng = np.random.default_rng(14)
+    n, v = 37, 1001
+    x, bias, dnll = rng.standard_normal((n, v)) * 4, rng.standard_normal(v), rng.standard_normal(n)
+    x[3] += 80.0
+    labels = rng.integers(0, v, n)
+    labels[:2] = [0, v - 1]
+    cell = SoftmaxCrossEntropy()
+    assert cell.fused == (path == "fused")
+
+    def loss(x_, b_):
+        out = cell(x_, b_, Tensor(labels.astype(np.int32)))
+        return (out * t(dnll)).sum(), out
+
+    run = ms.value_and_grad(loss, (0, 1), has_aux=True)
+    if ms.get_context("mode") == ms.GRAPH_MODE:
+        run = ms.jit(run)
+    (_, out), (dx, db) = run(t(x), t(bias))
+    z = x + bias
+    lse = np.log(np.exp(z - z.max(1, keepdims=True)).sum(1)) + z.max(1)
+    np.testing.assert_allclose(out.asnumpy(), lse - z[np.arange(n), labels], rtol=1e-5, atol=1e-4)
+    want = np.exp(z - lse[:, None])
+    want[np.arange(n), labels] -= 1.0
+    want *= dnll[:, None]
+    np.testing.assert_allclose(dx.asnumpy(), want, rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(db.asnumpy(), want.sum(0), rtol=1e-4, atol=1e-5)
+
+
+def test_softmax_cross_entropy_label_out_of_range_is_an_error(mode):
+    cell = SoftmaxCrossEntropy()
+    run = ms.jit(cell) if ms.get_context("mode") == ms.GRAPH_MODE else cell
+    with pytest.raises(RuntimeError):
+        run(t(np.zeros((2, 5))), t(np.zeros(5)), Tensor(np.array([1, 5], np.int32))).asnumpy()
 
 
 # --- sum of squares -----------------------------------------------------------------------------

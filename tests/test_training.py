@@ -8,8 +8,9 @@ from mindspore import Parameter, Tensor, nn, ops
 
 from src.checkpoint import CheckpointError
 from src.checkpoint_manager import CheckpointManager
-from src.training import (BertClassificationLoss, BertPretrainingLoss, TrainStep, classification_loss,
-                          masked_lm_loss, next_sentence_loss)
+from src import fused_ops
+from src.heads import pretraining_logits
+from src.training import BertClassificationLoss, BertPretrainingLoss, TrainStep, classification_loss
 from tests.conftest import tiny_config
 
 
@@ -178,21 +179,35 @@ def test_accumulation_equals_one_big_batch(mode):
         np.testing.assert_allclose(results[1][name], value, atol=1e-5, rtol=0, err_msg=name)
 
 
-def test_losses_match_numpy():
+def log_softmax(x):
+    return x - x.max(-1, keepdims=True) - np.log(np.exp(x - x.max(-1, keepdims=True)).sum(-1, keepdims=True))
+
+
+@pytest.mark.parametrize("path", ["fused", "standard"])
+def test_pretraining_loss_is_the_weighted_cross_entropy_of_the_heads_logits(mode, path, monkeypatch):
+    """mlm = Σ w·CE / (Σ w + 1e-5) of BertForPreTraining's MLM logits (padding positions, weight 0,
+    count for nothing), nsp the mean CE of its NSP logits, loss their sum; on the fused kernel and on
+    the standard operators."""
+    if path == "standard":
+        monkeypatch.setattr(fused_ops, "_resolved", True)
+        monkeypatch.setattr(fused_ops, "_library", None)
     rng = np.random.default_rng(2)
-    logits = rng.standard_normal((2, 3, 5)).astype(np.float32)
-    ids = rng.integers(0, 5, (2, 3)).astype(np.int32)
-    weights = np.array([[1, 1, 0], [1, 0, 0]], np.float32)
-    log_probs = logits - np.log(np.exp(logits).sum(-1, keepdims=True))
-    nll = -np.take_along_axis(log_probs, ids[..., None], -1)[..., 0]
-    expected = (nll * weights).sum() / (weights.sum() + 1e-5)
-    got = masked_lm_loss(Tensor(logits), Tensor(ids), Tensor(weights)).asnumpy()
-    np.testing.assert_allclose(got, expected, rtol=1e-5)
-    nsp = rng.standard_normal((4, 2)).astype(np.float32)
-    labels = np.array([[0], [1], [1], [0]], np.int32)
-    lp = nsp - np.log(np.exp(nsp).sum(-1, keepdims=True))
-    np.testing.assert_allclose(next_sentence_loss(Tensor(nsp), Tensor(labels)).asnumpy(),
-                               -lp[np.arange(4), labels[:, 0]].mean(), rtol=1e-5)
+    data = batch(rng, 3)
+    data[5][1, 1] = 0  # a padding slot: id 0, weight 0
+    data[6][1, 1] = 0.0
+    net = BertPretrainingLoss(tiny_config())
+    net.set_train(False)
+    assert net.cross_entropy.fused == (path == "fused" and fused_ops.kernel_library() is not None)
+    inputs = [Tensor(a) for a in data]
+    loss, (mlm, nsp) = net(*inputs)
+    mlm_logits, nsp_logits = (x.asnumpy().astype(np.float64)
+                              for x in pretraining_logits(net.bert, net.cls, *inputs[:3], inputs[4]))
+    ids, weights = data[5], data[6]
+    nll = -np.take_along_axis(log_softmax(mlm_logits), ids[..., None], -1)[..., 0]
+    np.testing.assert_allclose(mlm.asnumpy(), (nll * weights).sum() / (weights.sum() + 1e-5), rtol=1e-5)
+    labels = data[3][:, 0]
+    np.testing.assert_allclose(nsp.asnumpy(), -log_softmax(nsp_logits)[np.arange(3), labels].mean(), rtol=1e-5)
+    assert float(loss.asnumpy()) == pytest.approx(float(mlm.asnumpy()) + float(nsp.asnumpy()), rel=1e-6)
 
 
 def test_no_nsp_loss_for_line_by_line_data(mode):
