@@ -47,7 +47,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.common import (machine_line, print_profile, profile_forward_backward,  # noqa: E402
-                               profile_steps, spawn, time_hf_steps, time_steps, worker_peak)
+                               profile_steps, spawn, time_hf_steps, time_steps, worker_peak, write_json)
 
 BATCH = 32
 SEQ = 64
@@ -294,8 +294,7 @@ def main(argv: list[str] | None = None) -> int:
                 backward = f"{r['backward_ms']:.2f}" if r["backward_ms"] else "-"
                 print(f"| {r['kernel']} | {r['calls_per_step']} | {r['forward_ms']:.2f} | {backward} | {total:.1f} |")
         if args.json:
-            Path(args.json).write_text(json.dumps({"step": result, "kernels": kernels}, indent=2) + "\n",
-                                       encoding="utf-8")
+            write_json(args.json, {"step": result, "kernels": kernels})
         return 0
 
     scales = ["on", "off"] if args.loss_scale == "both" else [args.loss_scale]
@@ -340,8 +339,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"| {r['side']} | {r['result']['median_s'] * 1e3:.0f} | {r['samples_per_s']:.1f} | "
               f"{r['vs_hf']:.2f}x | {r['mfu']:.1%} |")
     if args.json:
-        Path(args.json).write_text(json.dumps({"peak_tflops": peak, "flops_per_sequence": flops, "rows": rows,
-                                               "seconds": elapsed}, indent=2) + "\n", encoding="utf-8")
+        write_json(args.json, {"peak_tflops": peak, "flops_per_sequence": flops, "rows": rows, "seconds": elapsed})
     return 0
 
 

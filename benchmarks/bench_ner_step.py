@@ -34,7 +34,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.common import machine_line, spawn, time_steps  # noqa: E402
+from benchmarks.common import machine_line, spawn, time_steps, write_json  # noqa: E402
 
 BATCH = 32
 SEQ = 128
@@ -171,7 +171,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"| {name} | {ours['median_s'] * 1e3:.0f} | {BATCH / ours['median_s']:.1f} | {hf['median_s'] * 1e3:.0f} "
               f"| {BATCH / hf['median_s']:.1f} | {ratio:.2f}x |")
     if args.json:
-        Path(args.json).write_text(json.dumps({"rows": rows, "seconds": elapsed}, indent=2) + "\n", encoding="utf-8")
+        write_json(args.json, {"rows": rows, "seconds": elapsed})
     return 0
 
 

@@ -46,7 +46,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.common import (machine_line, print_profile, profile_steps, spawn, time_hf_steps,  # noqa: E402
-                               time_steps, worker_peak)
+                               time_steps, worker_peak, write_json)
 
 VOCAB = 30522
 SEQ = 128
@@ -256,8 +256,7 @@ def main(argv: list[str] | None = None) -> int:
                   f"step of the same size (HF: {r['hf_seq_per_s'] / bert['hf_seq_per_s']:.2f}x); NEZHA's MFU counts "
                   "BERT's FLOPs (its relative terms are extra work not credited)")
     if args.json:
-        Path(args.json).write_text(json.dumps({"peak_tflops": peak, "rows": rows, "seconds": elapsed}, indent=2) + "\n",
-                                   encoding="utf-8")
+        write_json(args.json, {"peak_tflops": peak, "rows": rows, "seconds": elapsed})
     return 0
 
 

@@ -51,16 +51,17 @@ class BertLMPredictionHead(nn.Cell):
     def construct(self, hidden_states: Tensor, embedding_table: Tensor) -> Tensor:
         """hidden_states [B, P, H], embedding_table [V, H] -> float32 logits [B, P, V]."""
         b, p, _ = hidden_states.shape
-        rows = ops.ones((b * p,), ms.int32)
-        return (self.decode(hidden_states, embedding_table, rows) + self.bias).reshape(b, p, -1)
+        return (self.decode(hidden_states, embedding_table) + self.bias).reshape(b, p, -1)
 
-    def decode(self, hidden_states: Tensor, embedding_table: Tensor, rows: Tensor) -> Tensor:
-        """hidden_states [B, P, H], embedding_table [V, H], rows int32 [B*P] -> float32 logits [B*P, V]
-        before ``bias`` (for a loss that adds the bias itself, :class:`~src.fused_ops.SoftmaxCrossEntropy`).
-        On CPU the rows where ``rows`` is 0 (prediction slots of weight 0) are not computed: their
-        logits are 0."""
+    def decode(self, hidden_states: Tensor, embedding_table: Tensor) -> Tensor:
+        """hidden_states [B, P, H], embedding_table [V, H] -> float32 logits [B*P, V] before ``bias``
+        (for a loss that adds the bias itself, :class:`~src.fused_ops.SoftmaxCrossEntropy`).
+
+        Every row is computed, also prediction slots of weight 0: there are few, and leaving them out
+        would cost a copy of the [B*P, V] product."""
         b, p, h = hidden_states.shape
         x = self.transform(hidden_states).reshape(b * p, h)
+        rows = ops.ones((b * p,), ms.int32)
         return self.matmul(x, embedding_table, rows).astype(ms.float32)  # (B*P, V)
 
 

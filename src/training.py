@@ -55,8 +55,7 @@ class BertPretrainingLoss(BertForPreTraining):
         masked_output = gather_positions(sequence_output, masked_lm_positions)  # (B, P, H)
         predictions = self.cls.predictions
         # the decoder's bias is added inside the loss: one pass over the [B*P, V] logits each way on CPU
-        rows = (masked_lm_weights.reshape(-1) != 0).astype(ms.int32)  # slots of weight 0 are not decoded
-        logits = predictions.decode(masked_output, self.bert.embeddings.word_embeddings.embedding_table, rows)
+        logits = predictions.decode(masked_output, self.bert.embeddings.word_embeddings.embedding_table)
         nll = self.cross_entropy(logits, predictions.bias, masked_lm_ids).reshape(masked_lm_ids.shape)
         mlm_loss = weighted_mean(nll, masked_lm_weights)
         if self.use_nsp:

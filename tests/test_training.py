@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import mindspore as ms
-from mindspore import Parameter, Tensor, nn, ops
+from mindspore import Parameter, Tensor, nn
 
 from src.checkpoint import CheckpointError
 from src.checkpoint_manager import CheckpointManager
