@@ -141,9 +141,10 @@ inline void FillDropoutMask(int32_t seed, float drop, int64_t begin, int64_t end
 }
 
 // out[j] = sum over blocks c of partial[c * stride + offset + j], for j < cols (per-block column
-// sums accumulated in double).
-void ReduceColumns(const std::vector<double> &partial, int64_t blocks, int64_t stride, int64_t offset,
-                   int64_t cols, float *out) {
+// sums, float or double, added up in double).
+template <class T>
+void ReduceColumns(const std::vector<T> &partial, int64_t blocks, int64_t stride, int64_t offset, int64_t cols,
+                   float *out) {
   for (int64_t j = 0; j < cols; ++j) {
     double s = 0.0;
     for (int64_t c = 0; c < blocks; ++c) s += partial[c * stride + offset + j];
@@ -1075,11 +1076,7 @@ int BiasSoftmaxCrossEntropyGrad(int nparam, void **params, int *ndims, int64_t *
       acc[labels[r]] -= g;
     }
   });
-  for (int64_t j = 0; j < v; ++j) {
-    double s = 0.0;
-    for (int64_t c = 0; c < blocks.count; ++c) s += partial[c * v + j];
-    dbias[j] = static_cast<float>(s);
-  }
+  ReduceColumns(partial, blocks.count, v, 0, v, dbias);
   return 0;
 }
 
