@@ -41,8 +41,8 @@ _BACKBONE_ROOTS = ("embeddings.", "encoder.", "pooler.")
 _OPTIMIZER_SUFFIXES = ("/adam_m", "/adam_v", "/lamb_m", "/lamb_v", "/Momentum")
 _TRAINING_STATE = ("global_step", "bad_steps", "good_steps", "loss_scale", "current_loss_scale", "learning_rate")
 # prefixes of optimizer and train-step state in MindSpore training checkpoints (this zoo's and the zoo's)
-_TRAINING_PREFIXES = ("moment1.", "moment2.", "adam_m.", "adam_v.", "lamb_m.", "lamb_v.", "accu_grads.", "moments.",
-                      "loss_scale.", "train_step.", "meta.", "dropout_rng.")
+TRAINING_PREFIXES = ("moment1.", "moment2.", "adam_m.", "adam_v.", "lamb_m.", "lamb_v.", "accu_grads.", "moments.",
+                     "loss_scale.", "train_step.", "meta.", "dropout_rng.")
 
 
 class CheckpointError(ValueError):
@@ -277,7 +277,7 @@ def read_checkpoint(path: str | os.PathLike) -> ConvertedCheckpoint:
     if is_zoo_checkpoint(raw):
         return convert_zoo(raw, str(file))
     skipped = {k: "optimizer or training state" for k in raw
-               if k in _TRAINING_STATE or k.startswith(_TRAINING_PREFIXES)}
+               if k in _TRAINING_STATE or k.startswith(TRAINING_PREFIXES)}
     params = {k: v for k, v in raw.items() if k not in skipped}
     return ConvertedCheckpoint(params, str(file), "mindspore", {k: k for k in params}, skipped)
 

@@ -51,7 +51,7 @@ from typing import Mapping, Optional
 
 import numpy as np
 
-from .checkpoint import _TRAINING_PREFIXES, BACKBONE, CheckpointError, ConvertedCheckpoint, add_converted
+from .checkpoint import BACKBONE, TRAINING_PREFIXES, CheckpointError, ConvertedCheckpoint, add_converted
 
 logger = logging.getLogger(__name__)
 
@@ -61,7 +61,7 @@ ZOO_IMPOSSIBLE = -10000.0  # the zoo CRF's initial score of transitions into STA
 ZOO_BACKBONE = "bert.bert."
 _MARKER = "bert_embedding_lookup.embedding_table"
 
-# training counters the zoo's training cells save (its optimizer moments: checkpoint._TRAINING_PREFIXES)
+# training counters the zoo's training cells save (its optimizer moments: checkpoint.TRAINING_PREFIXES)
 _ZOO_STATE_NAMES = ("global_step", "loss_scale", "scale_sense", "current_iterator_step", "last_overflow_iterator_step",
                     "local_step", "accu_overflow", "accu_loss", "total_num", "start_num", "end_num", "learning_rate",
                     "epoch_num", "step_num")
@@ -139,7 +139,7 @@ def convert_zoo(state: Mapping[str, np.ndarray], source: str) -> ConvertedCheckp
     -> canonical names. Every key is converted or listed in ``skipped`` with its reason."""
     out = ConvertedCheckpoint({}, source, "mindspore-zoo")
     for key in state:
-        if key.startswith(_TRAINING_PREFIXES) or key.rsplit(".", 1)[-1] in _ZOO_STATE_NAMES:
+        if key.startswith(TRAINING_PREFIXES) or key.rsplit(".", 1)[-1] in _ZOO_STATE_NAMES:
             out.skipped[key] = "optimizer or training state"
     markers = [k for k in state if k.endswith(_MARKER) and k not in out.skipped]
     if len(markers) != 1:
