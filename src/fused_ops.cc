@@ -1431,13 +1431,18 @@ int RowMatMulGrad(int nparam, void **params, int *ndims, int64_t **shapes, const
       if (packed) ScatterRows(dxs, split.selected, r0, r1, k, dx);
     });
   }
-  ParallelFor(GemmBlocks(n, 16), [&](int64_t n0, int64_t n1, int64_t) {  // dW = dyᵀ x, by rows of dW
-    if (r == 0) {
-      std::fill_n(dw + n0 * k, (n1 - n0) * k, 0.0f);
-    } else if (dnnl_sgemm('T', 'N', n1 - n0, k, r, 1.0f, dys + n0, n, xs, k, 0.0f, dw + n0 * k, k) != 0) {
-      status = 3;
-    }
-  });
+  if (r == 0) {
+    std::fill_n(dw, n * k, 0.0f);
+  } else if (k > n) {
+    // dW = dyᵀ x by column blocks of dW: each block reads its columns of the wider x once
+    ParallelFor(GemmBlocks(k, 16), [&](int64_t k0, int64_t k1, int64_t) {
+      if (dnnl_sgemm('T', 'N', n, k1 - k0, r, 1.0f, dys, n, xs + k0, k, 0.0f, dw + k0, k) != 0) status = 3;
+    });
+  } else {
+    ParallelFor(GemmBlocks(n, 16), [&](int64_t n0, int64_t n1, int64_t) {  // dW = dyᵀ x, by row blocks of dW
+      if (dnnl_sgemm('T', 'N', n1 - n0, k, r, 1.0f, dys + n0, n, xs, k, 0.0f, dw + n0 * k, k) != 0) status = 3;
+    });
+  }
   ReleaseLargeScratch();
   return status;
 }

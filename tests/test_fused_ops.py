@@ -516,11 +516,13 @@ def test_sum_of_squares(mode, path, request):
 # --- projections of the real tokens ----------------------------------------------------------------
 @pytest.mark.skipif(fused_ops.gemm_library() is None, reason="kernels built without oneDNN's sgemm")
 @pytest.mark.parametrize("selected", ["holes", "all", "none", "one"])
-def test_row_matmul_computes_the_selected_rows_only(mode, selected):
+@pytest.mark.parametrize("k, n", [(40, 70), (90, 33)], ids=["narrow-x", "wide-x"])
+def test_row_matmul_computes_the_selected_rows_only(mode, selected, k, n):
     """y = x Wᵀ on the selected rows and 0 on the others; dx is 0 on the others and dW sums over the
-    selected rows only, whatever dy holds on the others (large enough for several threads' blocks)."""
+    selected rows only, whatever dy holds on the others (large enough for several threads' blocks; dW
+    is split by its rows when x is narrower than y, by its columns when x is wider)."""
     rng = np.random.default_rng(12)
-    x, w, dy = rng.standard_normal((301, 40)), rng.standard_normal((70, 40)), rng.standard_normal((301, 70))
+    x, w, dy = rng.standard_normal((301, k)), rng.standard_normal((n, k)), rng.standard_normal((301, n))
     rows = {"holes": rng.random(301) < 0.6, "all": np.ones(301, bool), "none": np.zeros(301, bool),
             "one": np.arange(301) == 150}[selected]
     cell = RowMatMul()
