@@ -12,7 +12,7 @@ from mindspore.common.initializer import TruncatedNormal
 from .bert_model import BertModel, activation, dense, layer_norm
 from .config import POOLINGS, BertConfig
 from .crf import CRF
-from .fused_ops import Dropout, RowMatMul
+from .fused_ops import Dropout, LayerNormDropout, RowMatMul
 
 
 def gather_positions(sequence: Tensor, positions: Tensor) -> Tensor:
@@ -24,16 +24,19 @@ def gather_positions(sequence: Tensor, positions: Tensor) -> Tensor:
 
 
 class BertPredictionHeadTransform(nn.Cell):
-    """Dense + activation + LayerNorm before the MLM decoder."""
+    """Dense + activation + LayerNorm before the MLM decoder (the LayerNorm's parameters are
+    ``LayerNorm.gamma`` / ``.beta``; on CPU it runs as the fused kernel, without dropout)."""
 
     def __init__(self, config: BertConfig):
         super().__init__()
         self.dense = dense(config.hidden_size, config.hidden_size, config)
         self.transform_act_fn = activation(config.hidden_act)
         self.LayerNorm = layer_norm(config)
+        self.norm = LayerNormDropout(0.0, config.layer_norm_eps)
 
     def construct(self, hidden_states: Tensor) -> Tensor:
-        return self.LayerNorm(self.transform_act_fn(self.dense(hidden_states)).astype(ms.float32))
+        x = self.transform_act_fn(self.dense(hidden_states)).astype(ms.float32)
+        return self.norm(x, self.LayerNorm.gamma, self.LayerNorm.beta)
 
 
 class BertLMPredictionHead(nn.Cell):
