@@ -244,7 +244,8 @@ constexpr int64_t kTileCols = 32;
 
 inline int64_t RoundUp(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
 
-// c[m x n] = op(a) b[k x n], op(a) = a [m x k] or, with kTransposeA, the transpose of a [k x m];
+// c[m x n] = op(a) b[k x n], op(a) = a [m x k] or, with kTransposeA, the transpose of a [k x m], by oneDNN's
+// sgemm when the library is linked to it, else by the register-tiled loop below;
 // row-major with leading dimensions; m % kTileRows == 0 and n % kTileCols == 0 (callers pad
 // their buffers with zeros).
 template <bool kTransposeA>
