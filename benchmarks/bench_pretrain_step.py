@@ -27,6 +27,7 @@ so only runs with about 0 background are worth pasting::
     python benchmarks/bench_pretrain_step.py                  # about 2 minutes on 2 quiet cores
     python benchmarks/bench_pretrain_step.py --configs small --steps 5
     python benchmarks/bench_pretrain_step.py --configs small,small-nezha,base4,base4-nezha   # NEZHA vs BERT
+    python benchmarks/bench_pretrain_step.py --configs small,small-nezha --steps 10 --rounds 3   # medians of 3 rounds
     python benchmarks/bench_pretrain_step.py --profile small  # our step by operator type
 
 Prints a Markdown table (pasted into BENCHMARKS.md) and, with ``--json PATH``, writes the raw
@@ -38,6 +39,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -170,11 +172,41 @@ def worker_hf(name: str, steps: int, warmup: int, threads: int) -> dict:
     return time_hf_steps(model, optimizer, inputs, steps, warmup)
 
 
+def summarize(name: str, rounds: list[dict], peak: float) -> dict:
+    """One table row from a config's rounds: the median seq/s and MFU of each side, and each round's
+    ours / HF ratio (the two measured back to back)."""
+    from run_pretrain import training_flops_per_sequence
+
+    batch = CONFIGS[name]["batch"]
+    flops = training_flops_per_sequence(model_config(name), SEQ, PREDICTIONS)
+    for m in rounds:
+        for side in ("ours", "hf"):
+            m[f"{side}_seq_per_s"] = batch / m[side]["median_s"]
+    row = {"config": name, "description": DESCRIPTIONS[name], "batch": batch, "flops_per_sequence": flops,
+           "rounds": rounds, "ours_over_hf": [m["ours_seq_per_s"] / m["hf_seq_per_s"] for m in rounds],
+           # HF's own FLOPs: the MLM transform and decoder at every one of the S positions
+           "hf_own_flops_per_sequence": training_flops_per_sequence(model_config(name), SEQ, SEQ)}
+    for side in ("ours", "hf"):
+        row[f"{side}_seq_per_s"] = statistics.median(m[f"{side}_seq_per_s"] for m in rounds)
+        row[f"{side}_mfu"] = row[f"{side}_seq_per_s"] * flops / (peak * 1e12)
+    return row
+
+
+def ratio_text(ratios: list[float]) -> str:
+    """``3.52x``, or with several rounds their median and range: ``3.52x (3.45-3.60x)``."""
+    text = f"{statistics.median(ratios):.2f}x"
+    return text if len(ratios) == 1 else f"{text} ({min(ratios):.2f}-{max(ratios):.2f}x)"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--configs", default="small,base4,small-nezha",
                         help=f"comma-separated, from {', '.join(CONFIGS)}")
     parser.add_argument("--steps", type=int, default=7, help="timed steps (median reported)")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="measure every config this many times, each time in fresh processes (rounds interleaved "
+                             "over the configs); the table shows the medians over the rounds and the ranges of the "
+                             "ratios")
     parser.add_argument("--warmup", type=int, default=2, help="untimed steps after the first (compiling) one")
     parser.add_argument("--threads", type=int, default=2, help="torch.set_num_threads")
     parser.add_argument("--peak-seconds", type=float, default=1.0)
@@ -196,8 +228,6 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(result))
         return 0
 
-    from run_pretrain import training_flops_per_sequence
-
     start = time.perf_counter()
     common = ["--steps", str(args.steps), "--warmup", str(args.warmup), "--threads", str(args.threads),
               "--peak-seconds", str(args.peak_seconds)]
@@ -211,38 +241,37 @@ def main(argv: list[str] | None = None) -> int:
     unknown = [n for n in names if n not in CONFIGS]
     if unknown:
         parser.error(f"unknown config(s) {unknown}; choose from {', '.join(CONFIGS)}")
+    if args.rounds < 1:
+        parser.error(f"--rounds must be at least 1, got {args.rounds}")
     peak = spawn(__file__, ["peak", *common])["peak_tflops"]
-    rows = []
-    for name in names:
-        ours = spawn(__file__, ["ours", name, *common])
-        hf = spawn(__file__, ["hf", name, *common])
-        batch = CONFIGS[name]["batch"]
-        flops = training_flops_per_sequence(model_config(name), SEQ, PREDICTIONS)
-        row = {"config": name, "description": DESCRIPTIONS[name], "batch": batch, "flops_per_sequence": flops,
-               "ours": ours, "hf": hf}
-        for side, result in (("ours", ours), ("hf", hf)):
-            row[f"{side}_seq_per_s"] = batch / result["median_s"]
-            row[f"{side}_mfu"] = row[f"{side}_seq_per_s"] * flops / (peak * 1e12)
-        # HF's own FLOPs: the MLM transform and decoder at every one of the S positions
-        row["hf_own_flops_per_sequence"] = training_flops_per_sequence(model_config(name), SEQ, SEQ)
-        rows.append(row)
-        print(f"{name}: ours {ours['median_s']:.3f} s/step (compile+first {ours['compile_and_first_step_s']:.1f} s, "
-              f"loss {ours['first_loss']:.3f}->{ours['last_loss']:.3f}, overflow {ours['overflow_steps']}), "
-              f"HF {hf['median_s']:.3f} s/step (loss {hf['first_loss']:.3f}->{hf['last_loss']:.3f}, "
-              f"attention {hf['attn_implementation']}); other processes used {ours['background_cores']:.2f} / "
-              f"{hf['background_cores']:.2f} cores during the two runs", file=sys.stderr, flush=True)
+    measured: dict[str, list] = {name: [] for name in names}
+    for round_ in range(args.rounds):
+        for name in names:
+            ours = spawn(__file__, ["ours", name, *common])
+            hf = spawn(__file__, ["hf", name, *common])
+            measured[name].append({"ours": ours, "hf": hf})
+            print(f"{name}{f' (round {round_ + 1})' if args.rounds > 1 else ''}: ours {ours['median_s']:.3f} s/step "
+                  f"(compile+first {ours['compile_and_first_step_s']:.1f} s, loss {ours['first_loss']:.3f}->"
+                  f"{ours['last_loss']:.3f}, overflow {ours['overflow_steps']}), HF {hf['median_s']:.3f} s/step "
+                  f"(loss {hf['first_loss']:.3f}->{hf['last_loss']:.3f}, attention {hf['attn_implementation']}); "
+                  f"other processes used {ours['background_cores']:.2f} / {hf['background_cores']:.2f} cores during "
+                  "the two runs", file=sys.stderr, flush=True)
+    rows = [summarize(name, measured[name], peak) for name in names]
     elapsed = time.perf_counter() - start
 
-    background = max(r[side]["background_cores"] for r in rows for side in ("ours", "hf")) if rows else 0.0
-    print(f"{machine_line(rows[0]['hf'] if rows else None, args.threads)}; "
+    background = max((m[side]["background_cores"] for r in rows for m in r["rounds"] for side in ("ours", "hf")),
+                     default=0.0)
+    print(f"{machine_line(rows[0]['rounds'][0]['hf'] if rows else None, args.threads)}; "
           f"seq {SEQ}, vocab {VOCAB}, {PREDICTIONS} masked positions, float32, dropout 0.1, clip 1.0; "
-          f"median of {args.steps} steps after {args.warmup} warm-up steps; MindSpore fp32 matmul peak (best of 5) "
+          f"median of {args.steps} steps after {args.warmup} warm-up steps"
+          f"{f', then the median of {args.rounds} rounds in fresh processes' if args.rounds > 1 else ''}; "
+          "MindSpore fp32 matmul peak (best of 5) "
           f"{peak * 1e3:.0f} GFLOP/s; {elapsed:.0f} s in all; other processes used up to {background:.2f} "
           f"cores during a measurement\n")
     print("| config | ours seq/s | HF seq/s | ours / HF | ours MFU | HF MFU |\n| --- | --- | --- | --- | --- | --- |")
     for r in rows:
         print(f"| {r['description']} | {r['ours_seq_per_s']:.1f} | {r['hf_seq_per_s']:.1f} | "
-              f"{r['ours_seq_per_s'] / r['hf_seq_per_s']:.2f}x | {r['ours_mfu']:.1%} | {r['hf_mfu']:.1%} |")
+              f"{ratio_text(r['ours_over_hf'])} | {r['ours_mfu']:.1%} | {r['hf_mfu']:.1%} |")
     if rows:
         print("\nCounting HF's own FLOPs (MLM logits at all " + str(SEQ) + " positions): " + "; ".join(
             f"{r['config']}: {r['hf_own_flops_per_sequence'] / r['flops_per_sequence']:.1f}x the gathered model's, "
@@ -252,8 +281,10 @@ def main(argv: list[str] | None = None) -> int:
     for r in rows:
         bert = by_name.get(r["config"].removesuffix("-nezha")) if r["config"].endswith("-nezha") else None
         if bert:
-            print(f"\n{r['config']}: our NEZHA step at {r['ours_seq_per_s'] / bert['ours_seq_per_s']:.2f}x our BERT "
-                  f"step of the same size (HF: {r['hf_seq_per_s'] / bert['hf_seq_per_s']:.2f}x); NEZHA's MFU counts "
+            ours = [n["ours_seq_per_s"] / b["ours_seq_per_s"] for n, b in zip(r["rounds"], bert["rounds"])]
+            hf = [n["hf_seq_per_s"] / b["hf_seq_per_s"] for n, b in zip(r["rounds"], bert["rounds"])]
+            print(f"\n{r['config']}: our NEZHA step at {ratio_text(ours)} our BERT step of the same size "
+                  f"(HF: {ratio_text(hf)}){', the same round' if args.rounds > 1 else ''}; NEZHA's MFU counts "
                   "BERT's FLOPs (its relative terms are extra work not credited)")
     if args.json:
         write_json(args.json, {"peak_tflops": peak, "rows": rows, "seconds": elapsed})
