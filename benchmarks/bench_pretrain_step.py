@@ -29,6 +29,7 @@ so only runs with about 0 background are worth pasting::
     python benchmarks/bench_pretrain_step.py --configs small,small-nezha,base4,base4-nezha   # NEZHA vs BERT
     python benchmarks/bench_pretrain_step.py --configs small,small-nezha --steps 10 --rounds 3   # medians of 3 rounds
     python benchmarks/bench_pretrain_step.py --profile small  # our step by operator type
+    python benchmarks/bench_pretrain_step.py --profile small-nezha --operators 80   # + the 80 slowest operators
 
 Prints a Markdown table (pasted into BENCHMARKS.md) and, with ``--json PATH``, writes the raw
 numbers. ``--profile CONFIG`` instead runs our step under ``mindspore.Profiler`` (it works on CPU)
@@ -214,6 +215,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", metavar="CONFIG",
                         help="instead of the comparison: profile our step on CONFIG with mindspore.Profiler and "
                              "print milliseconds per step by operator type")
+    parser.add_argument("--operators", type=int, default=0, metavar="N",
+                        help="with --profile, also list the N slowest single operators (forward and Gradients/)")
     parser.add_argument("--worker", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
@@ -235,7 +238,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.profile not in CONFIGS:
             parser.error(f"unknown config {args.profile!r}; choose from {', '.join(CONFIGS)}")
         print_profile(f"{DESCRIPTIONS[args.profile]}, seq {SEQ}", spawn(__file__, ["profile", args.profile, *common]),
-                      args.steps)
+                      args.steps, operators=args.operators)
         return 0
     names = [n.strip() for n in args.configs.split(",") if n.strip()]
     unknown = [n for n in names if n not in CONFIGS]

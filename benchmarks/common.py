@@ -219,13 +219,17 @@ def profile_steps(run: Callable[[], object], steps: int) -> dict:
 
     Returns ``profile``, a list of ``{op_type, calls_per_step, ms_per_step}`` sorted by time
     (forward and backward kernels alike: the backward of an operator is its own op type, e.g.
-    ``LayerNormGrad``), and ``profiled_step_s``, the wall time per step under the profiler.
+    ``LayerNormGrad``), ``operators``, the same for each operator of the graph (``{name, ms_per_step}``,
+    its full name: ``Gradients/...`` for the backward pass, ``Custom-opN`` numbered in graph order),
+    and ``profiled_step_s``, the wall time per step under the profiler.
     """
-    rows, _, wall = _profiled(run, steps)
+    rows, detail, wall = _profiled(run, steps)
     ops = [{"op_type": r["op_type"], "calls_per_step": int(r["type_occurrences"]) // steps,
             "ms_per_step": float(r["total_compute_time"]) / steps} for r in rows]
     ops.sort(key=lambda r: -r["ms_per_step"])
-    return {"profile": ops, "profiled_step_s": wall}
+    operators = [{"name": r["full_op_name"], "ms_per_step": float(r["op_total_time(ms)"]) / steps} for r in detail]
+    operators.sort(key=lambda r: -r["ms_per_step"])
+    return {"profile": ops, "operators": operators, "profiled_step_s": wall}
 
 
 def profile_forward_backward(run: Callable[[], object], steps: int, op_type: str) -> tuple[float, float]:
@@ -243,8 +247,9 @@ def profile_forward_backward(run: Callable[[], object], steps: int, op_type: str
     return forward, backward
 
 
-def print_profile(title: str, result: dict, steps: int, top: int = 16) -> None:
-    """Print ``profile_steps``'s table under a line naming ``title``, the step times and the background load."""
+def print_profile(title: str, result: dict, steps: int, top: int = 16, operators: int = 0) -> None:
+    """Print ``profile_steps``'s table under a line naming ``title``, the step times and the background load;
+    with ``operators``, also that many of the slowest single operators."""
     ops = result["profile"]
     total = sum(r["ms_per_step"] for r in ops)
     print(f"{title}: step {result['median_s'] * 1e3:.0f} ms unprofiled (median of {steps}), "
@@ -256,6 +261,11 @@ def print_profile(title: str, result: dict, steps: int, top: int = 16) -> None:
     rest = ops[top:]
     print(f"| {len(rest)} other types | {sum(r['calls_per_step'] for r in rest)} | "
           f"{sum(r['ms_per_step'] for r in rest):.1f} | {sum(r['ms_per_step'] for r in rest) / total:.1%} |")
+    if operators:
+        print(f"\nThe {operators} slowest operators (full names; Custom-opN numbered in graph order):\n\n"
+              "| operator | ms / step |\n| --- | --- |")
+        for r in result["operators"][:operators]:
+            print(f"| {r['name']} | {r['ms_per_step']:.2f} |")
 
 
 def cpu_model() -> str:

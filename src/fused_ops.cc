@@ -42,12 +42,6 @@ extern "C" float erff(float);
 extern "C" float expf(float);
 #endif
 
-#ifdef BERT_ZOO_DNNL
-// oneDNN's sgemm (row-major), from the library MindSpore ships: the projections' GEMM, and the attention's
-extern "C" int dnnl_sgemm(char transa, char transb, int64_t m, int64_t n, int64_t k, float alpha, const float *a,
-                          int64_t lda, const float *b, int64_t ldb, float beta, float *c, int64_t ldc);
-#endif
-
 namespace {
 
 constexpr float kInvSqrt2 = 0.70710678118654752440f;
@@ -244,16 +238,12 @@ constexpr int64_t kTileCols = 32;
 
 inline int64_t RoundUp(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
 
-// c[m x n] = op(a) b[k x n], op(a) = a [m x k] or, with kTransposeA, the transpose of a [k x m], by oneDNN's
-// sgemm when the library is linked to it, else by the register-tiled loop below;
+// c[m x n] = op(a) b[k x n], op(a) = a [m x k] or, with kTransposeA, the transpose of a [k x m];
 // row-major with leading dimensions; m % kTileRows == 0 and n % kTileCols == 0 (callers pad
 // their buffers with zeros).
 template <bool kTransposeA>
 void Gemm(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, const float *b, int64_t ldb, float *c,
           int64_t ldc) {
-#ifdef BERT_ZOO_DNNL
-  if (dnnl_sgemm(kTransposeA ? 'T' : 'N', 'N', m, n, k, 1.0f, a, lda, b, ldb, 0.0f, c, ldc) == 0) return;
-#endif
   for (int64_t i0 = 0; i0 < m; i0 += kTileRows) {
     for (int64_t j0 = 0; j0 < n; j0 += kTileCols) {
       float acc[kTileRows][kTileCols] = {};
@@ -1310,6 +1300,8 @@ int CrfViterbi(int nparam, void **params, int *ndims, int64_t **shapes, const ch
 //   RowMatMulGrad: x, w, rows, dy [T, N] -> dx [T, K], dw [N, K]
 // ---------------------------------------------------------------------------------------------
 #ifdef BERT_ZOO_DNNL
+extern "C" int dnnl_sgemm(char transa, char transb, int64_t m, int64_t n, int64_t k, float alpha, const float *a,
+                          int64_t lda, const float *b, int64_t ldb, float beta, float *c, int64_t ldc);
 
 namespace {
 

@@ -31,8 +31,7 @@ by a hash of the source, the compiler, the flags and the CPU. The cells use the 
 operators instead (the composition the model used before) when the device is not CPU, when no
 compiler is found or the build fails (a warning says why), or when ``BERT_ZOO_FUSED_KERNELS=0``.
 :class:`RowMatMul` also needs ``libdnnl.so.*`` in MindSpore's ``lib`` directory (linked when found;
-else the kernels are built without it and the projections use MindSpore's MatMul); the attention
-kernels use its sgemm too when it is linked, and their own register-tiled loop otherwise.
+else the kernels are built without it and the projections use MindSpore's MatMul).
 Kernels use as many threads as the process may use cores (``BERT_ZOO_KERNEL_THREADS`` to set).
 
 Dropout in the kernels takes one int32 seed per call, the next value of a counter of dropout calls
