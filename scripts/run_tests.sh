@@ -3,6 +3,8 @@
 #
 # Usage: bash scripts/run_tests.sh [--all] [PYTEST_ARGS...]
 #   --all   include the tests marked slow (default: -m "not slow")
+# Test files are shared out to 2 pytest-xdist workers (-n 2 --dist loadfile: a file's tests stay in one
+# process); -n 0 in PYTEST_ARGS runs them in this process, -n 4 on 4 workers.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -29,4 +31,4 @@ if command -v apt-get >/dev/null 2>&1; then
 fi
 .venv/bin/python tools/fetch_data.py all >/dev/null
 
-.venv/bin/python -m pytest "${markers[@]}" "$@"
+.venv/bin/python -m pytest -n 2 --dist loadfile "${markers[@]}" "$@"
