@@ -47,7 +47,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.common import (machine_line, print_profile, profile_forward_backward,  # noqa: E402
-                               profile_steps, spawn, time_hf_steps, time_steps, worker_peak, write_json)
+                               profile_steps, spawn, time_hf_steps, time_steps, worker_peak)
+from src.runtime import write_json  # noqa: E402
 
 BATCH = 32
 SEQ = 64

@@ -34,7 +34,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.common import machine_line, spawn, time_steps, write_json  # noqa: E402
+from benchmarks.common import machine_line, spawn, time_steps  # noqa: E402
+from src.runtime import write_json  # noqa: E402
 
 BATCH = 32
 SEQ = 128

@@ -49,7 +49,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.common import (machine_line, print_profile, profile_steps, spawn, time_hf_steps,  # noqa: E402
-                               time_steps, worker_peak, write_json)
+                               time_steps, worker_peak)
+from src.runtime import write_json  # noqa: E402
 
 VOCAB = 30522
 SEQ = 128

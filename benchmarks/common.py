@@ -148,16 +148,6 @@ def train_hf(model, batch_loss: Callable, n: int, config, epochs: float, seed: i
             "train_loss": sum(losses) / len(losses), "train_steps": step}
 
 
-def write_json(path: str | os.PathLike, data) -> None:
-    """Write ``data`` as indented JSON to ``path``, creating its folder; through a temporary file, so an
-    interrupted run leaves no partial file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
-
-
 def spawn(script: str | os.PathLike, args: list[str], env: dict | None = None) -> dict:
     """Run ``script --worker ARGS`` in a fresh process (``env``: extra environment variables); its
     last stdout line is JSON.

@@ -84,8 +84,10 @@ def _strict(value):
 
 
 def write_json(path: Path, data: dict) -> None:
-    """Write ``data`` as indented strict JSON (NaN -> null) under a temporary name, then rename."""
+    """Write ``data`` as indented strict JSON (NaN -> null) under a temporary name, then rename;
+    the folder is created if missing."""
     path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text(json.dumps(_strict(data), indent=2) + "\n", encoding="utf-8")
     os.replace(tmp, path)
